@@ -1,0 +1,34 @@
+/**
+ * Dependency direction (DESIGN.md): http|oci|cli → services → domain;
+ * services → store|blobs|auth|streams (interfaces only); app.ts wires implementations.
+ * domain/ and streams/ import no I/O.
+ */
+const io = '^(node:)?(fs|fs/promises|net|http|https|http2|child_process|dgram|dns|tls|worker_threads|cluster)$';
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
+    { name: 'pure-domain', comment: 'domain/ and streams/ are pure: no I/O, no other layers',
+      severity: 'error', from: { path: '^src/(domain|streams)/' },
+      to: { pathNot: '^src/(domain|streams)/|^node_modules/(yaml)/', dependencyTypesNot: ['type-only'] } },
+    { name: 'pure-domain-no-io', severity: 'error', from: { path: '^src/(domain|streams)/' },
+      to: { path: io, dependencyTypes: ['core'] } },
+    { name: 'services-not-http', comment: 'services never know HTTP, fastify or config',
+      severity: 'error', from: { path: '^src/(services|jobs|store|blobs|auth|streams|domain)/' },
+      to: { path: '^src/(http|oci|cli)/|^src/(config|app|main)\\.ts$|^node_modules/fastify' } },
+    { name: 'interfaces-only', comment: 'only app.ts (and test code) picks implementations',
+      severity: 'error', from: { path: '^src/', pathNot: '^src/app\\.ts$|^src/(store|blobs)/' },
+      to: { path: '^src/store/(sqlite|postgres|sql)/|^src/blobs/(fs|s3)/' } },
+    { name: 'store-blobs-leaf', comment: 'stores and blob stores depend on domain only',
+      severity: 'error', from: { path: '^src/(store|blobs)/' },
+      to: { path: '^src/(services|jobs|http|auth|streams)/' } },
+    { name: 'config-only-in-app', comment: 'configuration is wired once in app.ts/main.ts',
+      severity: 'error', from: { path: '^src/', pathNot: '^src/(app|main|config)\\.ts$' },
+      to: { path: '^src/config\\.ts$', dependencyTypesNot: ['type-only'] } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+  },
+};
