@@ -1,0 +1,103 @@
+import type { Digest } from './digest.ts';
+import { DomainError } from './errors.ts';
+
+/**
+ * Upload session state machine (contract `UploadState`):
+ *
+ *   created ──part──▶ uploading ──complete──▶ completed ──worker──▶ ingesting ──▶ ready
+ *      │                 │                                              └──────▶ failed
+ *      └──abort/expiry───┴──▶ aborted
+ *
+ * Bytes become a trusted blob only in `ready`, after the server verified digest and size.
+ */
+export const UPLOAD_STATES = ['created', 'uploading', 'completed', 'ingesting', 'ready', 'failed', 'aborted'] as const;
+export type UploadState = (typeof UPLOAD_STATES)[number];
+
+export const MIN_PART_NUMBER = 1;
+export const MAX_PART_NUMBER = 10_000;
+
+/** States in which parts may be (re-)sent and the session may still expire or be aborted. */
+export const OPEN_STATES: readonly UploadState[] = ['created', 'uploading'];
+/** States in which nothing about the session can change any more. */
+export const TERMINAL_STATES: readonly UploadState[] = ['ready', 'failed', 'aborted'];
+
+export interface UploadSession {
+  id: string;
+  expectedDigest: Digest;
+  expectedSize: number;
+  state: UploadState;
+  mediaTypeHint?: string;
+  filenameHint?: string;
+  failureReason?: string;
+  /** Bumped by every part write; `complete` commits only the part list it verified. */
+  revision: number;
+  expiresAt: Date;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/**
+ * One stored part. `key` names the bytes in the blob store. `etag` is derived from the content
+ * (CRC-32, see `BlobStore.putPart`), so a resuming client can tell which of its parts arrived
+ * intact; integrity of the whole blob rests on the sha256 verified at promotion.
+ */
+export interface UploadPart {
+  number: number;
+  size: number;
+  etag: string;
+  key: string;
+}
+
+export interface RequestedPart {
+  number: number;
+  etag: string;
+  size: number;
+}
+
+export const isOpen = (s: UploadSession): boolean => OPEN_STATES.includes(s.state);
+export const isExpired = (s: UploadSession, now: Date): boolean => isOpen(s) && s.expiresAt.getTime() <= now.getTime();
+
+/** Throws `precondition_failed` unless the session accepts a part write now. */
+export function assertAcceptsParts(s: UploadSession, now: Date): void {
+  if (!isOpen(s)) {
+    throw new DomainError('precondition_failed', 'upload_not_open', `upload ${s.id} is ${s.state}; parts are accepted only while it is created or uploading`);
+  }
+  if (isExpired(s, now)) {
+    throw new DomainError('precondition_failed', 'upload_expired', `upload ${s.id} expired at ${s.expiresAt.toISOString()}; begin a new upload`);
+  }
+}
+
+/**
+ * Checks a `complete` request against the parts the server holds, as the contract's
+ * `CompleteUploadRequest` describes: listed in ascending order, each one held with the same
+ * etag and size, adding up to the expected size. Parts held but not listed are dropped.
+ * Returns the parts that make up the blob, in order.
+ */
+export function selectCompletedParts(s: UploadSession, held: readonly UploadPart[], requested: readonly RequestedPart[]): UploadPart[] {
+  const byNumber = new Map(held.map((p) => [p.number, p]));
+  const selected: UploadPart[] = [];
+  let previous = 0;
+  let total = 0;
+  for (const r of requested) {
+    if (r.number <= previous) {
+      throw new DomainError('invalid', 'parts_not_ascending', `parts must be listed in ascending order without duplicates; part ${r.number} follows part ${previous}`);
+    }
+    previous = r.number;
+    const part = byNumber.get(r.number);
+    if (!part) {
+      throw new DomainError('precondition_failed', 'part_missing', `part ${r.number} has not been uploaded to upload ${s.id}`);
+    }
+    if (part.etag !== r.etag) {
+      throw new DomainError('precondition_failed', 'part_etag_mismatch', `part ${r.number}: etag "${r.etag}" does not match the part the server holds ("${part.etag}"); re-send the part or list its current etag`);
+    }
+    if (part.size !== r.size) {
+      throw new DomainError('precondition_failed', 'part_size_mismatch', `part ${r.number}: size_bytes ${r.size} does not match the ${part.size} bytes the server holds`);
+    }
+    total += part.size;
+    selected.push(part);
+  }
+  if (total !== s.expectedSize) {
+    throw new DomainError('invalid', 'upload_size_mismatch', `the listed parts hold ${total} bytes but upload ${s.id} expects ${s.expectedSize}`);
+  }
+  return selected;
+}

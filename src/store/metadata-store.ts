@@ -1,0 +1,99 @@
+import type { ApiToken, Principal, PrincipalKind } from '../domain/auth.ts';
+import type { BlobRecord } from '../domain/blob.ts';
+import type { Digest } from '../domain/digest.ts';
+import type { Job, NewJob } from '../domain/job.ts';
+import type { UploadPart, UploadSession, UploadState } from '../domain/upload.ts';
+
+/**
+ * The metadata store is the one writer of truth: upload sessions, the trusted-blob index,
+ * durable jobs and principals live here. Every method is atomic. Methods that change state
+ * are conditional (they name the state they expect) so that several server instances on one
+ * database stay correct without in-process locks.
+ *
+ * Errors: `not_found` / `precondition_failed` / `conflict` as documented per method;
+ * `unavailable` when the database cannot be reached. Nothing else escapes.
+ */
+export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, AuthRepository {
+  /** Resolves when the database answers a trivial query; throws `unavailable` otherwise. */
+  ping(): Promise<void>;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface UploadRepository {
+  insertUpload(session: UploadSession): Promise<void>;
+  getUpload(id: string): Promise<UploadSession | undefined>;
+  /** The most recently created `ready` session for a digest, if any. */
+  findReadyUpload(digest: Digest): Promise<UploadSession | undefined>;
+  /** Parts currently recorded for a session, ascending by number. */
+  listUploadParts(uploadId: string): Promise<UploadPart[]>;
+  /**
+   * Records (or replaces) a part and moves the session to `uploading`, bumping its revision.
+   * Returns the part it replaced, whose bytes the caller now owns and should delete.
+   * @throws not_found for an unknown session; precondition_failed when the session does not
+   * accept parts at `now` (see `assertAcceptsParts`).
+   */
+  putUploadPart(input: { uploadId: string; part: UploadPart; now: Date }): Promise<{ replaced?: UploadPart }>;
+  /**
+   * Moves an `uploading` session at exactly `revision` to `completed`, keeps only the given
+   * parts and enqueues the ingest job, all at once. Returns false (and changes nothing) when
+   * the session moved on or a part was written since the caller read it.
+   */
+  completeUpload(input: { uploadId: string; revision: number; parts: readonly UploadPart[]; job: NewJob; now: Date }): Promise<boolean>;
+  /**
+   * Moves a session from one of `from` to `to`, setting the failure reason (or clearing it).
+   * Returns the updated session, or undefined when it was not in one of `from`.
+   */
+  transitionUpload(input: { uploadId: string; from: readonly UploadState[]; to: UploadState; reason?: string; now: Date }): Promise<UploadSession | undefined>;
+  /**
+   * Records the verified blob and moves the session `ingesting` → `ready`, atomically.
+   * Idempotent: recording a blob that exists already keeps the first record.
+   */
+  markUploadReady(input: { uploadId: string; blob: { digest: Digest; size: number }; now: Date }): Promise<void>;
+  /** Open sessions whose `expiresAt` has passed become `aborted`; returns their ids. */
+  expireUploads(input: { now: Date; reason: string; limit: number }): Promise<string[]>;
+  /** Terminal sessions whose parts have not been removed from the blob store yet. */
+  listUnpurgedUploads(limit: number): Promise<string[]>;
+  /** Notes that the session's parts are gone from the blob store. Idempotent. */
+  markUploadPurged(input: { uploadId: string; now: Date }): Promise<void>;
+}
+
+export interface BlobIndex {
+  getBlob(digest: Digest): Promise<BlobRecord | undefined>;
+}
+
+export interface JobQueue {
+  enqueueJob(job: NewJob & { now: Date }): Promise<void>;
+  getJob(id: string): Promise<Job | undefined>;
+  /**
+   * Claims one runnable job of the given kinds for `owner`: a queued job whose `runAfter` has
+   * come, or a running job whose lease has lapsed. Two claimers never get the same job.
+   */
+  claimJob(input: { kinds: readonly string[]; owner: string; leaseMs: number; now: Date }): Promise<Job | undefined>;
+  /** Extends the lease; false when `owner` no longer holds the job (the caller must stop). */
+  renewJobLease(input: { id: string; owner: string; leaseMs: number; now: Date }): Promise<boolean>;
+  /** Finishes a job held by `owner`: succeeded, failed for good, or queued again at `retryAt`. */
+  finishJob(input: { id: string; owner: string; now: Date } & ({ outcome: 'succeeded' } | { outcome: 'failed'; error: string } | { outcome: 'retry'; error: string; retryAt: Date })): Promise<void>;
+  /** Owners that hold a lease on a running job (used to find leases of dead processes). */
+  listLeaseOwners(): Promise<string[]>;
+  /** Puts every running job of `owner` back in the queue at once. Returns how many. */
+  releaseLeases(input: { owner: string; now: Date }): Promise<number>;
+}
+
+export interface AuthRepository {
+  getPrincipal(id: string): Promise<Principal | undefined>;
+  /** Principals holding a role, oldest first. */
+  listPrincipalsWithRole(roleId: string): Promise<Principal[]>;
+  /** @throws conflict when the id exists. */
+  insertPrincipal(input: { id: string; kind: PrincipalKind; displayName: string; attributes: Record<string, unknown>; now: Date }): Promise<void>;
+  /** Idempotent. */
+  grantRole(input: { principalId: string; roleId: string; now: Date }): Promise<void>;
+  /** @throws conflict when the id exists. */
+  insertApiToken(token: ApiToken): Promise<void>;
+  getApiToken(id: string): Promise<ApiToken | undefined>;
+  /**
+   * Creates principal, roles and token in one transaction, unless some principal holding
+   * `roleId` already exists. Returns whether it created them; safe against concurrent starts.
+   */
+  bootstrapPrincipal(input: { principal: { id: string; kind: PrincipalKind; displayName: string; attributes: Record<string, unknown> }; roleIds: readonly string[]; guardRoleId: string; token: ApiToken; now: Date }): Promise<boolean>;
+}

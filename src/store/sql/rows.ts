@@ -1,0 +1,104 @@
+import type { ApiToken, Principal, PrincipalKind } from '../../domain/auth.ts';
+import type { BlobRecord } from '../../domain/blob.ts';
+import type { Digest } from '../../domain/digest.ts';
+import type { Job, JobPayload, JobState } from '../../domain/job.ts';
+import type { UploadPart, UploadSession, UploadState } from '../../domain/upload.ts';
+import type { ApiTokensTable, BlobsTable, JobsTable, PrincipalsTable, UploadPartsTable, UploadsTable } from './schema.ts';
+
+/** Row ↔ domain mapping. Numbers may arrive as strings from some drivers (bigint). */
+const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
+const date = (v: number | string): Date => new Date(num(v));
+const optDate = (v: number | string | null): Date | undefined => (v === null ? undefined : date(v));
+const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+/** Drops keys whose value is undefined, so absent columns are absent fields. */
+const compact = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
+export const uploadFromRow = (r: UploadsTable): UploadSession =>
+  compact({
+  id: r.id,
+  expectedDigest: r.expected_digest as Digest,
+  expectedSize: num(r.expected_size),
+  state: r.state as UploadState,
+  mediaTypeHint: opt(r.media_type_hint),
+  filenameHint: opt(r.filename_hint),
+  failureReason: opt(r.failure_reason),
+  revision: num(r.revision),
+  expiresAt: date(r.expires_at),
+  createdAt: date(r.created_at),
+  updatedAt: date(r.updated_at),
+  });
+
+export const uploadToRow = (s: UploadSession): UploadsTable => ({
+  id: s.id,
+  expected_digest: s.expectedDigest,
+  expected_size: s.expectedSize,
+  state: s.state,
+  media_type_hint: s.mediaTypeHint ?? null,
+  filename_hint: s.filenameHint ?? null,
+  failure_reason: s.failureReason ?? null,
+  revision: s.revision,
+  expires_at: s.expiresAt.getTime(),
+  parts_purged_at: null,
+  created_at: s.createdAt.getTime(),
+  updated_at: s.updatedAt.getTime(),
+});
+
+export const partFromRow = (r: Pick<UploadPartsTable, 'part_number' | 'size' | 'etag' | 'storage_key'>): UploadPart => ({
+  number: num(r.part_number),
+  size: num(r.size),
+  etag: r.etag,
+  key: r.storage_key,
+});
+
+export const blobFromRow = (r: BlobsTable): BlobRecord => ({
+  digest: r.digest as Digest,
+  size: num(r.size),
+  createdAt: date(r.created_at),
+});
+
+export const jobFromRow = (r: JobsTable): Job =>
+  compact({
+  id: r.id,
+  kind: r.kind,
+  payload: JSON.parse(r.payload) as JobPayload,
+  state: r.state as JobState,
+  attempts: num(r.attempts),
+  leaseOwner: opt(r.lease_owner),
+  leaseExpiresAt: optDate(r.lease_expires_at),
+  runAfter: date(r.run_after),
+  lastError: opt(r.last_error),
+  createdAt: date(r.created_at),
+  updatedAt: date(r.updated_at),
+  });
+
+export const principalFromRow = (r: PrincipalsTable, roleIds: string[]): Principal => ({
+  id: r.id,
+  kind: r.kind as PrincipalKind,
+  displayName: r.display_name,
+  attributes: JSON.parse(r.attributes) as Record<string, unknown>,
+  roleIds,
+  createdAt: date(r.created_at),
+});
+
+export const tokenFromRow = (r: ApiTokensTable): ApiToken =>
+  compact({
+  id: r.id,
+  principalId: r.principal_id,
+  name: r.name,
+  secretHash: r.secret_hash,
+  expiresAt: date(r.expires_at),
+  revokedAt: optDate(r.revoked_at),
+  lastUsedAt: optDate(r.last_used_at),
+  createdAt: date(r.created_at),
+  });
+
+export const tokenToRow = (t: ApiToken): ApiTokensTable => ({
+  id: t.id,
+  principal_id: t.principalId,
+  name: t.name,
+  secret_hash: t.secretHash,
+  expires_at: t.expiresAt.getTime(),
+  revoked_at: t.revokedAt?.getTime() ?? null,
+  last_used_at: t.lastUsedAt?.getTime() ?? null,
+  created_at: t.createdAt.getTime(),
+});

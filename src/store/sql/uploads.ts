@@ -1,0 +1,172 @@
+import type { Kysely } from 'kysely';
+import type { Digest } from '../../domain/digest.ts';
+import { DomainError } from '../../domain/errors.ts';
+import { assertAcceptsParts, OPEN_STATES, TERMINAL_STATES } from '../../domain/upload.ts';
+import type { BlobIndex, UploadRepository } from '../metadata-store.ts';
+import type { SqlAdapter } from './adapter.ts';
+import { blobFromRow, partFromRow, uploadFromRow, uploadToRow } from './rows.ts';
+import type { Database } from './schema.ts';
+
+type Db = Kysely<Database>;
+
+const selectUpload = (db: Db, id: string) => db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+
+/** Upload sessions and the trusted-blob index, over any kysely dialect. */
+export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
+  const { db } = a;
+  return {
+    async insertUpload(session) {
+      await db.insertInto('uploads').values(uploadToRow(session)).execute();
+    },
+
+    async getUpload(id) {
+      const row = await selectUpload(db, id);
+      return row && uploadFromRow(row);
+    },
+
+    async findReadyUpload(digest) {
+      const row = await db
+        .selectFrom('uploads')
+        .selectAll()
+        .where('expected_digest', '=', digest)
+        .where('state', '=', 'ready')
+        .orderBy('created_at', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      return row && uploadFromRow(row);
+    },
+
+    async listUploadParts(uploadId) {
+      const rows = await db
+        .selectFrom('upload_parts')
+        .select(['part_number', 'size', 'etag', 'storage_key'])
+        .where('upload_id', '=', uploadId)
+        .orderBy('part_number')
+        .execute();
+      return rows.map(partFromRow);
+    },
+
+    putUploadPart({ uploadId, part, now }) {
+      return a.transaction(async (tx) => {
+        const row = await selectUpload(tx, uploadId);
+        if (!row) throw new DomainError('not_found', 'upload_not_found', `upload ${uploadId} does not exist`);
+        assertAcceptsParts(uploadFromRow(row), now);
+        const previous = await tx
+          .selectFrom('upload_parts')
+          .select(['part_number', 'size', 'etag', 'storage_key'])
+          .where('upload_id', '=', uploadId)
+          .where('part_number', '=', part.number)
+          .executeTakeFirst();
+        const values = { size: part.size, etag: part.etag, storage_key: part.key, updated_at: now.getTime() };
+        await tx
+          .insertInto('upload_parts')
+          .values({ upload_id: uploadId, part_number: part.number, ...values })
+          .onConflict((oc) => oc.columns(['upload_id', 'part_number']).doUpdateSet(values))
+          .execute();
+        await tx
+          .updateTable('uploads')
+          .set((eb) => ({ state: 'uploading', revision: eb('revision', '+', 1), updated_at: now.getTime() }))
+          .where('id', '=', uploadId)
+          .execute();
+        return { replaced: previous && partFromRow(previous) };
+      });
+    },
+
+    completeUpload({ uploadId, revision, parts, job, now }) {
+      return a.transaction(async (tx) => {
+        const moved = await tx
+          .updateTable('uploads')
+          .set({ state: 'completed', updated_at: now.getTime() })
+          .where('id', '=', uploadId)
+          .where('state', '=', 'uploading')
+          .where('revision', '=', revision)
+          .executeTakeFirst();
+        if (Number(moved.numUpdatedRows) !== 1) return false;
+        const keep = parts.map((p) => p.number);
+        await tx.deleteFrom('upload_parts').where('upload_id', '=', uploadId).where('part_number', 'not in', keep).execute();
+        await tx
+          .insertInto('jobs')
+          .values({
+            id: job.id,
+            kind: job.kind,
+            payload: JSON.stringify(job.payload),
+            state: 'queued',
+            attempts: 0,
+            lease_owner: null,
+            lease_expires_at: null,
+            run_after: now.getTime(),
+            last_error: null,
+            created_at: now.getTime(),
+            updated_at: now.getTime(),
+          })
+          .execute();
+        return true;
+      });
+    },
+
+    async transitionUpload({ uploadId, from, to, reason, now }) {
+      const row = await db
+        .updateTable('uploads')
+        .set({ state: to, failure_reason: reason ?? null, updated_at: now.getTime() })
+        .where('id', '=', uploadId)
+        .where('state', 'in', from)
+        .returningAll()
+        .executeTakeFirst();
+      return row && uploadFromRow(row);
+    },
+
+    markUploadReady({ uploadId, blob, now }) {
+      return a.transaction(async (tx) => {
+        await tx
+          .insertInto('blobs')
+          .values({ digest: blob.digest, size: blob.size, created_at: now.getTime() })
+          .onConflict((oc) => oc.column('digest').doNothing())
+          .execute();
+        await tx
+          .updateTable('uploads')
+          .set({ state: 'ready', failure_reason: null, updated_at: now.getTime() })
+          .where('id', '=', uploadId)
+          .where('state', '=', 'ingesting')
+          .execute();
+      });
+    },
+
+    async expireUploads({ now, reason, limit }) {
+      const rows = await db
+        .updateTable('uploads')
+        .set({ state: 'aborted', failure_reason: reason, updated_at: now.getTime() })
+        .where('state', 'in', OPEN_STATES)
+        .where('expires_at', '<=', now.getTime())
+        .where('id', 'in', (eb) =>
+          eb.selectFrom('uploads').select('id').where('state', 'in', OPEN_STATES).where('expires_at', '<=', now.getTime()).limit(limit),
+        )
+        .returning('id')
+        .execute();
+      return rows.map((r) => r.id);
+    },
+
+    async listUnpurgedUploads(limit) {
+      const rows = await db
+        .selectFrom('uploads')
+        .select('id')
+        .where('state', 'in', TERMINAL_STATES)
+        .where('parts_purged_at', 'is', null)
+        .orderBy('updated_at')
+        .limit(limit)
+        .execute();
+      return rows.map((r) => r.id);
+    },
+
+    async markUploadPurged({ uploadId, now }) {
+      await a.transaction(async (tx) => {
+        await tx.deleteFrom('upload_parts').where('upload_id', '=', uploadId).execute();
+        await tx.updateTable('uploads').set({ parts_purged_at: now.getTime() }).where('id', '=', uploadId).execute();
+      });
+    },
+
+    async getBlob(digest: Digest) {
+      const row = await db.selectFrom('blobs').selectAll().where('digest', '=', digest).executeTakeFirst();
+      return row && blobFromRow(row);
+    },
+  };
+}
