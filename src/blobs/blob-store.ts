@@ -1,0 +1,74 @@
+import type { Digest } from '../domain/digest.ts';
+
+/** Reads the opened byte range sequentially into caller-owned buffers (no allocation per read). */
+export interface BlobReader {
+  /** Fills `into` from the current position; resolves to the number of bytes read, 0 at the end of the range. */
+  read(into: Uint8Array): Promise<number>;
+  /** Releases the underlying handle. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * A part's bytes as stored: `key` names them within the upload's area; `crc32` is the CRC-32
+ * (IEEE, as zlib and gzip compute it) of the bytes as 8 lowercase hex digits. A checksum, not a
+ * digest: cheap enough to compute on the receive path, while the sha256 of the whole blob is
+ * verified once, at promotion.
+ */
+export interface StoredPart {
+  key: string;
+  size: number;
+  crc32: string;
+}
+
+/** Names one part write within an upload's area. */
+export interface PartRef {
+  number: number;
+  key: string;
+}
+
+/** An inclusive byte range, `0 <= start <= end < size`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Byte storage: one private area per upload session for its parts, and the content-addressed
+ * store (CAS) of trusted blobs. A blob is visible in the CAS only after `promote` computed its
+ * sha256 and size from the parts and found them equal to what was expected; a crash at any
+ * point leaves either no blob or the whole, verified blob.
+ *
+ * Errors: `not_found`, `invalid` and `payload_too_large` as documented per method;
+ * `unavailable` when the storage cannot be read or written (disk full, I/O error, permissions).
+ */
+export interface BlobStore {
+  /** Size of a stored blob, or undefined. Never reads its content. */
+  stat(digest: Digest): Promise<{ size: number } | undefined>;
+  /**
+   * Opens `range` of a stored blob (the whole blob without one).
+   * @throws not_found when the blob is not stored.
+   */
+  open(digest: Digest, range?: ByteRange): Promise<BlobReader>;
+  /**
+   * Streams `body` into new bytes in the upload's area and returns their key, size and CRC-32.
+   * Never touches bytes stored under another key, so concurrent writes of one part number do
+   * not interfere. On error or abort nothing is left behind.
+   * @throws payload_too_large after more than `maxBytes` bytes.
+   */
+  putPart(input: { uploadId: string; partNumber: number; body: AsyncIterable<Uint8Array>; maxBytes: number; signal: AbortSignal }): Promise<StoredPart>;
+  /** Removes one part's bytes. Idempotent. */
+  deletePart(uploadId: string, part: PartRef): Promise<void>;
+  /**
+   * Streams the parts in order through sha256 into a temporary file, makes it durable and
+   * moves it atomically to `digest` in the CAS. Resolves to `existed` without reading the parts
+   * when the CAS holds the digest already (it only ever holds verified bytes).
+   * @throws invalid (`digest_mismatch`, `size_mismatch`, `part_missing`) and leaves the CAS unchanged.
+   */
+  promote(input: { uploadId: string; parts: readonly PartRef[]; digest: Digest; size: number; signal: AbortSignal }): Promise<'created' | 'existed'>;
+  /** Removes everything stored for an upload session. Idempotent. */
+  discard(uploadId: string): Promise<void>;
+  /** Removes a blob from the CAS. Idempotent. */
+  delete(digest: Digest): Promise<void>;
+  /** Resolves when the storage can be written; throws `unavailable` otherwise. */
+  ping(): Promise<void>;
+}

@@ -1,0 +1,286 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Transform } from 'node:stream';
+import { crc32 } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { digestHex } from '../../domain/digest.ts';
+import { DomainError, isDomainError } from '../../domain/errors.ts';
+import { decorate, started } from '../../lib/decorate.ts';
+import type { BlobReader, BlobStore, PartRef } from '../blob-store.ts';
+import { blobPath, blobsDir, partPath, promoteTempPath, tmpDir, uploadDir, uploadsDir } from './layout.ts';
+
+/** Chunk size of the promotion copy: large enough to amortise syscalls, small enough to stay flat. */
+const COPY_CHUNK = 1 << 20;
+/** Flush written data to disk in the background every this many bytes, so writeback overlaps hashing. */
+const FLUSH_EVERY = 64 << 20;
+
+export interface FsBlobStoreOptions {
+  root: string;
+  /** Pauses at a named crash-test point; see config `IMGSRV_FAILPOINTS`. */
+  failpoint?: (name: string) => Promise<void>;
+}
+
+/** `BlobStore` on a local (or shared POSIX) filesystem. The layout is in `layout.ts`. */
+export async function createFsBlobStore({ root, failpoint = async () => {} }: FsBlobStoreOptions): Promise<BlobStore> {
+  for (const dir of [blobsDir(root), uploadsDir(root), tmpDir(root)]) await mkdir(dir, { recursive: true });
+
+  const store: BlobStore = {
+    async stat(digest) {
+      try {
+        return { size: (await stat(blobPath(root, digest))).size };
+      } catch (e) {
+        if (code(e) === 'ENOENT') return undefined;
+        throw e;
+      }
+    },
+
+    async open(digest, range) {
+      let fh: FileHandle;
+      try {
+        fh = await open(blobPath(root, digest), 'r');
+      } catch (e) {
+        if (code(e) === 'ENOENT') throw new DomainError('not_found', 'blob_not_found', `blob ${digest} is not stored`);
+        throw e;
+      }
+      const end = range ? range.end + 1 : (await fh.stat()).size;
+      return fileReader(fh, range?.start ?? 0, end);
+    },
+
+    async putPart({ uploadId, partNumber, body, maxBytes, signal }) {
+      const key = randomBytes(16).toString('hex');
+      const file = partPath(root, uploadId, partNumber, key);
+      await mkdir(dirname(file), { recursive: true });
+      let crc = 0;
+      let size = 0;
+      const meter = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          size += chunk.length;
+          if (size > maxBytes) return done(new DomainError('payload_too_large', 'part_too_large', `the part exceeds ${maxBytes} bytes`));
+          crc = crc32(chunk, crc);
+          done(null, chunk);
+        },
+      });
+      try {
+        await pipeline(body, meter, createWriteStream(file, { flags: 'wx', highWaterMark: COPY_CHUNK }), { signal });
+      } catch (e) {
+        await rm(file, { force: true });
+        throw e;
+      }
+      return { key, size, crc32: crc.toString(16).padStart(8, '0') };
+    },
+
+    async deletePart(uploadId, part) {
+      await rm(partPath(root, uploadId, part.number, part.key), { force: true });
+    },
+
+    async promote({ uploadId, parts, digest, size, signal }) {
+      const target = blobPath(root, digest);
+      if (await exists(target)) return 'existed';
+      // One part is its own temporary file: verify and sync it in place, then rename it (no copy).
+      const single = parts.length === 1 ? partPath(root, uploadId, parts[0]!.number, parts[0]!.key) : undefined;
+      const temp = single ?? promoteTempPath(root, uploadId, randomBytes(16).toString('hex'));
+      try {
+        const actual = single ? await hashInPlace(single, signal) : await concatenate({ root, uploadId, parts, into: temp, signal });
+        if (actual.size !== size) {
+          throw new DomainError('invalid', 'size_mismatch', `the parts hold ${actual.size} bytes but ${size} were expected`);
+        }
+        if (actual.sha256 !== digestHex(digest)) {
+          throw new DomainError('invalid', 'digest_mismatch', `the uploaded bytes have digest sha256:${actual.sha256}, not the expected ${digest}`);
+        }
+        await failpoint('promote-before-rename');
+        await mkdir(dirname(target), { recursive: true });
+        await rename(temp, target);
+        await syncDir(dirname(target));
+        await failpoint('promote-after-rename');
+        return 'created';
+      } finally {
+        // The part itself stays until the session is purged, so an interrupted promotion can re-run.
+        if (!single) await rm(temp, { force: true });
+      }
+    },
+
+    async discard(uploadId) {
+      await rm(uploadDir(root, uploadId), { recursive: true, force: true });
+    },
+
+    async delete(digest) {
+      await rm(blobPath(root, digest), { force: true });
+    },
+
+    async ping() {
+      const probe = join(tmpDir(root), `ready-${process.pid}-${randomBytes(4).toString('hex')}`);
+      await writeFile(probe, 'ok');
+      await unlink(probe);
+    },
+  };
+  return withStorageErrors(store);
+}
+
+/**
+ * Copies the parts in order into `into` while hashing them, as a three-stage pipeline over three
+ * buffers: the next chunk is read while the current one is hashed and the previous one written.
+ * Written data is flushed in the background every FLUSH_EVERY bytes, so the final fsync is short.
+ */
+async function concatenate(input: { root: string; uploadId: string; parts: readonly PartRef[]; into: string; signal: AbortSignal }) {
+  const { signal } = input;
+  const hash = createHash('sha256');
+  const source = partsReader(input.root, input.uploadId, input.parts);
+  const out = await open(input.into, 'w');
+  const buffers = [0, 1, 2].map(() => Buffer.allocUnsafe(COPY_CHUNK));
+  let size = 0;
+  let pendingRead = started(source.read(buffers[0]!));
+  let pendingWrite: Promise<unknown> = Promise.resolve();
+  let pendingFlush: Promise<unknown> = Promise.resolve();
+  let sinceFlush = 0;
+  try {
+    for (let turn = 0; ; turn++) {
+      const n = await pendingRead;
+      if (n === 0) break;
+      signal.throwIfAborted();
+      const current = buffers[turn % 3]!;
+      // The buffer written two turns ago is free: that write was awaited in the previous turn.
+      pendingRead = started(source.read(buffers[(turn + 1) % 3]!));
+      hash.update(current.subarray(0, n));
+      await pendingWrite;
+      pendingWrite = started(writeAll(out, current, n, size));
+      size += n;
+      sinceFlush += n;
+      if (sinceFlush >= FLUSH_EVERY) {
+        sinceFlush = 0;
+        await pendingFlush;
+        pendingFlush = started(pendingWrite.then(() => out.datasync()));
+      }
+    }
+    await pendingWrite;
+    await pendingFlush;
+    await out.sync();
+  } finally {
+    await Promise.allSettled([pendingRead, pendingWrite, pendingFlush]);
+    await Promise.all([out.close(), source.close()]);
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+/** Reads the parts' bytes in order as one sequence; one read at a time. */
+function partsReader(root: string, uploadId: string, parts: readonly PartRef[]) {
+  let index = 0;
+  let current: FileHandle | undefined;
+  return {
+    async read(into: Buffer): Promise<number> {
+      for (;;) {
+        if (!current) {
+          const part = parts[index];
+          if (!part) return 0;
+          try {
+            current = await open(partPath(root, uploadId, part.number, part.key), 'r');
+          } catch (e) {
+            if (code(e) === 'ENOENT') throw new DomainError('invalid', 'part_missing', `the bytes of part ${part.number} are missing`);
+            throw e;
+          }
+        }
+        const { bytesRead } = await current.read(into, 0, into.length, null);
+        if (bytesRead > 0) return bytesRead;
+        await current.close();
+        current = undefined;
+        index++;
+      }
+    },
+    async close() {
+      await current?.close();
+      current = undefined;
+    },
+  };
+}
+
+async function writeAll(fh: FileHandle, buffer: Buffer, length: number, position: number): Promise<void> {
+  let written = 0;
+  while (written < length) {
+    const { bytesWritten } = await fh.write(buffer, written, length - written, position + written);
+    written += bytesWritten;
+  }
+}
+
+/** Hashes a file and makes it durable without copying it. */
+async function hashInPlace(file: string, signal: AbortSignal) {
+  const hash = createHash('sha256');
+  let fh: FileHandle;
+  try {
+    fh = await open(file, 'r+');
+  } catch (e) {
+    if (code(e) === 'ENOENT') throw new DomainError('invalid', 'part_missing', 'the bytes of the only part are missing');
+    throw e;
+  }
+  const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+  let size = 0;
+  try {
+    const flush = started(fh.datasync());
+    for (let n; (n = (await fh.read(buffer, 0, COPY_CHUNK, null)).bytesRead) > 0; size += n) {
+      signal.throwIfAborted();
+      hash.update(buffer.subarray(0, n));
+    }
+    await flush;
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+/** Reads [start, end) of an open file into caller buffers. */
+function fileReader(fh: FileHandle, start: number, end: number): BlobReader {
+  let position = start;
+  let closed = false;
+  return {
+    async read(into) {
+      const want = Math.min(into.length, end - position);
+      if (want <= 0) return 0;
+      const { bytesRead } = await fh.read(into, 0, want, position);
+      position += bytesRead;
+      return bytesRead;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    },
+  };
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (e) {
+    if (code(e) === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+const code = (e: unknown): string | undefined => (e as { code?: string } | null)?.code;
+
+const STORAGE_UNAVAILABLE = new Set(['ENOSPC', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EDQUOT', 'EMFILE', 'ENFILE', 'ENOTDIR', 'ESTALE']);
+
+/** Translates filesystem failures into `unavailable` at the boundary; `DomainError`s and aborts pass through. */
+const withStorageErrors = (store: BlobStore): BlobStore =>
+  decorate(store, async (_method, call) => {
+    try {
+      return await call();
+    } catch (e) {
+      const c = code(e);
+      if (!isDomainError(e) && c && STORAGE_UNAVAILABLE.has(c)) {
+        throw new DomainError('unavailable', 'storage_unavailable', `blob storage failed (${c}); retry later`, { cause: e });
+      }
+      throw e;
+    }
+  });
