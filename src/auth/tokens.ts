@@ -1,0 +1,39 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Opaque API tokens: `imgsrv_<id>_<secret>`, where the id (32 hex digits) finds the row and
+ * the secret is 256 random bits (base64url). Only sha256(secret) is stored; comparison is in
+ * constant time. An operator-chosen bootstrap token in another shape gets an id derived from
+ * its hash, so every bearer string maps to one (id, secret) pair.
+ */
+const CANONICAL = /^imgsrv_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
+/** Longest bearer value looked at; anything longer is rejected without hashing it. */
+export const MAX_BEARER_LENGTH = 4096;
+
+export interface TokenParts {
+  id: string;
+  secret: string;
+}
+
+export function generateToken(): TokenParts & { plaintext: string } {
+  const id = randomBytes(16).toString('hex');
+  const secret = randomBytes(32).toString('base64url');
+  return { id, secret, plaintext: `imgsrv_${id}_${secret}` };
+}
+
+export function tokenParts(plaintext: string): TokenParts {
+  const m = CANONICAL.exec(plaintext);
+  if (m) return { id: m[1]!, secret: m[2]! };
+  return { id: `ext-${sha256Hex(plaintext).slice(0, 32)}`, secret: plaintext };
+}
+
+export const hashSecret = (secret: string): string => sha256Hex(secret);
+
+/** Constant-time comparison of a presented secret with a stored hash. */
+export function secretMatches(secret: string, storedHash: string): boolean {
+  const presented = Buffer.from(sha256Hex(secret), 'hex');
+  const stored = Buffer.from(storedHash, 'hex');
+  return presented.length === stored.length && timingSafeEqual(presented, stored);
+}
+
+const sha256Hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');

@@ -1,0 +1,21 @@
+import type { Logger } from 'pino';
+import { isDomainError } from '../domain/errors.ts';
+import { decorate } from './decorate.ts';
+
+/**
+ * Times and logs every call of an interface implementation (debug), and logs failures that
+ * are not domain verdicts (warn). Applied in app.ts around whichever backend was chosen.
+ */
+export function instrument<T extends object>(target: T, component: string, log: Logger): T {
+  return decorate(target, async (method, call) => {
+    const started = performance.now();
+    try {
+      return await call();
+    } catch (err) {
+      if (!isDomainError(err) || err.kind === 'unavailable') log.warn({ component, method, err }, 'storage call failed');
+      throw err;
+    } finally {
+      log.debug({ component, method, ms: Math.round((performance.now() - started) * 10) / 10 }, 'storage call');
+    }
+  });
+}

@@ -1,0 +1,71 @@
+import { generateToken, hashSecret, MAX_BEARER_LENGTH, secretMatches, tokenParts } from '../auth/tokens.ts';
+import type { Principal } from '../domain/auth.ts';
+import { DomainError } from '../domain/errors.ts';
+import { rolesGrant, type Action } from '../domain/roles.ts';
+import type { MetadataStore } from '../store/metadata-store.ts';
+import type { ServiceDeps } from './deps.ts';
+
+export interface AuthServiceDeps extends Pick<ServiceDeps, 'clock' | 'log'> {
+  store: Pick<MetadataStore, 'getApiToken' | 'getPrincipal' | 'bootstrapPrincipal'>;
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;
+
+const BOOTSTRAP_PRINCIPAL_ID = 'admin';
+
+const unauthenticated = (code: string, detail: string) => new DomainError('unauthenticated', code, detail);
+
+/** Bearer-token authentication and role-based authorization. */
+export function createAuthService(deps: AuthServiceDeps) {
+  const { store, clock } = deps;
+  return {
+    /** Resolves an `Authorization` header value to its principal, or throws `unauthenticated`. */
+    async authenticate(authorization: string | undefined): Promise<Principal> {
+      if (authorization === undefined) throw unauthenticated('missing_token', 'this operation needs an Authorization: Bearer <token> header');
+      const m = /^Bearer +(\S+)\s*$/i.exec(authorization);
+      if (!m || m[1]!.length > MAX_BEARER_LENGTH) throw unauthenticated('malformed_authorization', 'the Authorization header must be "Bearer <token>"');
+      const { id, secret } = tokenParts(m[1]!);
+      const token = await store.getApiToken(id);
+      if (!token || !secretMatches(secret, token.secretHash)) throw unauthenticated('invalid_token', 'the bearer token is not valid');
+      if (token.revokedAt) throw unauthenticated('token_revoked', 'the bearer token has been revoked');
+      if (token.expiresAt.getTime() <= clock.now().getTime()) throw unauthenticated('token_expired', 'the bearer token has expired');
+      const principal = await store.getPrincipal(token.principalId);
+      if (!principal) throw unauthenticated('invalid_token', 'the bearer token is not valid');
+      return principal;
+    },
+
+    /** Throws `forbidden` unless one of the principal's roles grants `action`. */
+    authorize(principal: Principal, action: Action): void {
+      if (!rolesGrant(principal.roleIds, action)) {
+        throw new DomainError('forbidden', 'missing_role', `principal ${principal.id} holds no role that allows ${action}`);
+      }
+    },
+
+    /**
+     * When no principal holds `auth-manager`, creates principal `admin` with both roles and an
+     * API token: `token` when given (IMGSRV_BOOTSTRAP_TOKEN), otherwise a random one. Returns
+     * the plaintext only when it created a random token, for printing once.
+     */
+    async bootstrap(input: { token?: string; ttlSeconds: number }): Promise<{ created: boolean; plaintext?: string }> {
+      const now = clock.now();
+      const generated = input.token === undefined ? generateToken() : undefined;
+      const plaintext = input.token ?? generated!.plaintext;
+      const { id, secret } = tokenParts(plaintext);
+      const created = await store
+        .bootstrapPrincipal({
+          principal: { id: BOOTSTRAP_PRINCIPAL_ID, kind: 'user', displayName: 'admin', attributes: { bootstrap: true } },
+          roleIds: ['auth-manager', 'content-writer'],
+          guardRoleId: 'auth-manager',
+          token: { id, principalId: BOOTSTRAP_PRINCIPAL_ID, name: 'bootstrap', secretHash: hashSecret(secret), expiresAt: new Date(now.getTime() + input.ttlSeconds * 1000), createdAt: now },
+          now,
+        })
+        .catch((e: unknown) => {
+          // Another instance bootstrapped the same token at the same moment.
+          if (e instanceof DomainError && e.kind === 'conflict') return false;
+          throw e;
+        });
+      if (created) deps.log.info({ principalId: BOOTSTRAP_PRINCIPAL_ID, tokenId: id }, 'bootstrap admin created');
+      return { created, plaintext: created && generated ? plaintext : undefined };
+    },
+  };
+}

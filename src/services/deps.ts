@@ -1,0 +1,13 @@
+import type { Logger } from 'pino';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { MetadataStore } from '../store/metadata-store.ts';
+
+/** What every service may be given; each factory picks the slice it needs. */
+export interface ServiceDeps {
+  store: MetadataStore;
+  blobs: BlobStore;
+  clock: Clock;
+  log: Logger;
+  newId: () => string;
+}

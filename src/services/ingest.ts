@@ -1,0 +1,74 @@
+import type { BlobStore } from '../blobs/blob-store.ts';
+import { isDomainError } from '../domain/errors.ts';
+import type { MetadataStore } from '../store/metadata-store.ts';
+import type { ServiceDeps } from './deps.ts';
+import { purgeUploadParts } from './upload-parts.ts';
+
+export const INGEST_JOB = 'ingest';
+
+export interface IngestDeps extends Pick<ServiceDeps, 'clock' | 'log'> {
+  store: Pick<MetadataStore, 'getUpload' | 'listUploadParts' | 'transitionUpload' | 'markUploadReady' | 'markUploadPurged' | 'expireUploads' | 'listUnpurgedUploads'>;
+  blobs: Pick<BlobStore, 'promote' | 'discard'>;
+  uploadTtlSeconds: number;
+  failpoint: (name: string) => Promise<void>;
+}
+
+export type IngestService = ReturnType<typeof createIngestService>;
+
+/** CAS promotion (completed → ingesting → ready | failed) and expiry of abandoned sessions. */
+export function createIngestService(deps: IngestDeps) {
+  const { store, blobs, clock, log } = deps;
+
+  const fail = async (uploadId: string, reason: string) => {
+    await store.transitionUpload({ uploadId, from: ['completed', 'ingesting'], to: 'failed', reason, now: clock.now() });
+    await purgeUploadParts(deps, uploadId);
+  };
+
+  return {
+    /**
+     * Promotes a completed session's parts into the CAS. Safe to re-run after a crash at any
+     * point: an `ingesting` session is promoted again, and promotion finds a blob that was
+     * already renamed into place without needing the parts.
+     */
+    async ingest(uploadId: string, signal: AbortSignal): Promise<void> {
+      let session = await store.getUpload(uploadId);
+      if (session?.state === 'completed') {
+        session = await store.transitionUpload({ uploadId, from: ['completed'], to: 'ingesting', now: clock.now() });
+      }
+      if (session?.state !== 'ingesting') return;
+      await deps.failpoint('ingest-started');
+      const parts = await store.listUploadParts(uploadId);
+      try {
+        const outcome = await blobs.promote({ uploadId, parts, digest: session.expectedDigest, size: session.expectedSize, signal });
+        log.info({ uploadId, digest: session.expectedDigest, size: session.expectedSize, outcome }, 'upload promoted');
+      } catch (e) {
+        if (!isDomainError(e) || e.kind !== 'invalid') throw e;
+        log.warn({ uploadId, code: e.code, detail: e.detail }, 'upload failed verification');
+        return fail(uploadId, e.detail);
+      }
+      // The parts go before the session turns ready, so `ready` means nothing is left behind. A crash
+      // in between is harmless: the re-run finds the blob in the CAS and does not need the parts.
+      await purgeUploadParts(deps, uploadId);
+      await deps.failpoint('ingest-before-ready');
+      await store.markUploadReady({ uploadId, blob: { digest: session.expectedDigest, size: session.expectedSize }, now: clock.now() });
+    },
+
+    /** The ingest job ran out of attempts on infrastructure errors: the session fails with the last one. */
+    async giveUp(uploadId: string, error: string): Promise<void> {
+      await fail(uploadId, `ingest gave up after repeated storage errors: ${error}`);
+    },
+
+    /**
+     * "Sessions that never complete expire": open sessions past `expires_at` become
+     * `aborted`, and parts of every finished session are removed. Idempotent; several
+     * instances may sweep at once.
+     */
+    async sweep(): Promise<{ expired: number; purged: number }> {
+      const expired = await store.expireUploads({ now: clock.now(), reason: `expired: not completed within ${deps.uploadTtlSeconds} s`, limit: 500 });
+      if (expired.length > 0) log.info({ count: expired.length }, 'upload sessions expired');
+      const unpurged = await store.listUnpurgedUploads(500);
+      for (const uploadId of unpurged) await purgeUploadParts(deps, uploadId);
+      return { expired: expired.length, purged: unpurged.length };
+    },
+  };
+}

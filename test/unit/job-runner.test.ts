@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { Job } from '../../src/domain/job.ts';
+import { createJobRunner, type JobHandler } from '../../src/jobs/runner.ts';
+import { systemClock } from '../../src/lib/clock.ts';
+import type { MetadataStore } from '../../src/store/metadata-store.ts';
+import { createSqlMetadataStore } from '../../src/store/sql/sql-metadata-store.ts';
+import { openSqlite } from '../../src/store/sqlite/sqlite-adapter.ts';
+import { makeDataDir, removeDir } from '../helpers/server.ts';
+
+const log = pino({ level: 'silent' });
+
+async function until(check: () => Promise<boolean>, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('job runner', () => {
+  let dir: string;
+  let store: MetadataStore;
+  beforeEach(async () => {
+    dir = await makeDataDir();
+    store = createSqlMetadataStore(await openSqlite(join(dir, 'm.sqlite')));
+  });
+  afterEach(async () => {
+    await store.close();
+    await removeDir(dir);
+  });
+
+  const runner = (handler: JobHandler, leaseMs = 2000) => createJobRunner({ store, handlers: [handler], leaseMs, pollMs: 20, concurrency: 2, clock: systemClock, log });
+  const enqueue = async (kind = 'test') => {
+    const id = randomUUID();
+    await store.enqueueJob({ id, kind, payload: {}, now: systemClock.now() });
+    return id;
+  };
+
+  it('runs an enqueued job at once when notified and marks it succeeded', async () => {
+    const seen: string[] = [];
+    const r = runner({ kind: 'test', maxAttempts: 3, run: async (job) => void seen.push(job.id), giveUp: async () => {} });
+    await r.start();
+    const id = await enqueue();
+    r.notify();
+    await until(async () => (await store.getJob(id))?.state === 'succeeded');
+    await r.stop();
+    assert.deepEqual(seen, [id]);
+  });
+
+  it('retries a failing job with backoff and gives up after maxAttempts', async () => {
+    let runs = 0;
+    const gaveUp: string[] = [];
+    const r = runner({
+      kind: 'test',
+      maxAttempts: 2,
+      run: async () => {
+        runs++;
+        throw new Error('disk on fire');
+      },
+      giveUp: async (job, error) => void gaveUp.push(`${job.id}: ${error}`),
+    });
+    await r.start();
+    const id = await enqueue();
+    r.notify();
+    await until(async () => (await store.getJob(id))?.state === 'failed', 8000);
+    await r.stop();
+    assert.equal(runs, 2);
+    assert.deepEqual(gaveUp, [`${id}: disk on fire`]);
+    assert.equal((await store.getJob(id))?.lastError, 'disk on fire');
+  });
+
+  it('lets another runner take a job whose lease lapsed, and aborts the first', async () => {
+    let firstAborted = false;
+    const stuck: JobHandler = {
+      kind: 'test',
+      maxAttempts: 5,
+      run: (_job: Job, signal: AbortSignal) =>
+        new Promise<void>((_, reject) => {
+          signal.addEventListener('abort', () => {
+            firstAborted = true;
+            reject(signal.reason as Error);
+          });
+        }),
+      giveUp: async () => {},
+    };
+    const id = await enqueue();
+    // A lease shorter than the renewal interval lapses: simulate a frozen process by claiming with a short lease.
+    const claimed = await store.claimJob({ kinds: ['test'], owner: 'frozen', leaseMs: 50, now: systemClock.now() });
+    assert.equal(claimed?.id, id);
+    const taker = runner({ kind: 'test', maxAttempts: 5, run: async () => {}, giveUp: async () => {} });
+    await taker.start();
+    await until(async () => (await store.getJob(id))?.state === 'succeeded');
+    await taker.stop();
+    assert.equal((await store.getJob(id))?.attempts, 2);
+    // The runner whose lease was taken notices at its next renewal and aborts its handler.
+    const again = await enqueue();
+    const slow = runner(stuck, 90);
+    await slow.start();
+    await until(async () => (await store.getJob(again))?.state === 'running');
+    await store.releaseLeases({ owner: (await store.getJob(again))!.leaseOwner!, now: systemClock.now() });
+    await store.claimJob({ kinds: ['test'], owner: 'thief', leaseMs: 60_000, now: systemClock.now() });
+    await until(async () => firstAborted);
+    await slow.stop();
+    await store.finishJob({ id: again, owner: 'thief', now: systemClock.now(), outcome: 'succeeded' });
+  });
+
+  it('reclaims at start the jobs of a dead process on this host', async () => {
+    const id = await enqueue();
+    const deadOwner = `${hostname()}:999999:deadbeef`;
+    await store.claimJob({ kinds: ['test'], owner: deadOwner, leaseMs: 3_600_000, now: systemClock.now() });
+    const liveElsewhere = await enqueue('other');
+    await store.claimJob({ kinds: ['other'], owner: 'another-host:1:cafe', leaseMs: 3_600_000, now: systemClock.now() });
+    const r = runner({ kind: 'test', maxAttempts: 3, run: async () => {}, giveUp: async () => {} });
+    await r.start();
+    await until(async () => (await store.getJob(id))?.state === 'succeeded');
+    await r.stop();
+    assert.equal((await store.getJob(liveElsewhere))?.state, 'running', 'leases of other hosts are left to expire');
+    await store.releaseLeases({ owner: 'another-host:1:cafe', now: systemClock.now() });
+  });
+
+  it('puts running jobs back in the queue at shutdown', async () => {
+    let started = false;
+    const r = runner({
+      kind: 'test',
+      maxAttempts: 3,
+      run: (_job, signal) =>
+        new Promise((_, reject) => {
+          started = true;
+          signal.addEventListener('abort', () => reject(signal.reason as Error));
+        }),
+      giveUp: async () => {},
+    });
+    await r.start();
+    const id = await enqueue();
+    r.notify();
+    await until(async () => started);
+    await r.stop();
+    const job = (await store.getJob(id))!;
+    assert.equal(job.state, 'queued');
+    assert.equal(job.leaseOwner, undefined);
+    assert.equal(job.lastError, 'interrupted by shutdown');
+  });
+});
