@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createFsBlobStore } from './blobs/fs/fs-blob-store.ts';
+import type { Config } from './config.ts';
+import { createHttpServer } from './http/server.ts';
+import { loadContract } from './http/contract.ts';
+import { readContractFiles } from './http/contract-files.ts';
+import { blobRoutes } from './http/routes/blobs.ts';
+import { metaRoutes } from './http/routes/meta.ts';
+import { uploadRoutes } from './http/routes/uploads.ts';
+import { ingestJob } from './jobs/ingest-job.ts';
+import { createJobRunner } from './jobs/runner.ts';
+import { systemClock } from './lib/clock.ts';
+import { createFailpoints } from './lib/failpoints.ts';
+import { instrument } from './lib/instrument.ts';
+import { createAuthService } from './services/auth.ts';
+import { createBlobService } from './services/blobs.ts';
+import { createIngestService } from './services/ingest.ts';
+import { createUploadService } from './services/uploads.ts';
+import type { MetadataStore } from './store/metadata-store.ts';
+import { openSqlite } from './store/sqlite/sqlite-adapter.ts';
+import { createSqlMetadataStore } from './store/sql/sql-metadata-store.ts';
+
+export interface App {
+  /** Bootstraps the first admin if needed, starts the workers and listens. */
+  start(): Promise<{ url: string; bootstrap: { created: boolean; plaintext?: string } }>;
+  /** Stops accepting requests, releases running jobs, closes the store. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function openStore(config: Config): Promise<MetadataStore> {
+  if (config.database.kind === 'postgres') {
+    throw new Error('IMGSRV_DATABASE_URL selects PostgreSQL, which this version does not support yet; use the embedded SQLite default');
+  }
+  return createSqlMetadataStore(await openSqlite(config.database.file));
+}
+
+/** The one place that chooses implementations and wires them together. */
+export async function buildApp(config: Config, log: Logger): Promise<App> {
+  await mkdir(config.dataDir, { recursive: true });
+  const failpoint = createFailpoints(config.failpoints, log);
+  const store = instrument(await openStore(config), 'metadata', log);
+  const blobs = instrument(await createFsBlobStore({ root: config.dataDir, failpoint }), 'blobs', log);
+  const base = { store, blobs, clock: systemClock, log, newId: randomUUID };
+
+  const ingest = createIngestService({ ...base, uploadTtlSeconds: config.uploadTtlSeconds, failpoint });
+  const runner = createJobRunner({
+    store,
+    handlers: [ingestJob(ingest)],
+    leaseMs: config.jobLeaseSeconds * 1000,
+    pollMs: 1000,
+    concurrency: config.jobConcurrency,
+    clock: systemClock,
+    log,
+  });
+  const auth = createAuthService(base);
+  const uploads = createUploadService({
+    ...base,
+    uploadTtlMs: config.uploadTtlSeconds * 1000,
+    maxPartBytes: config.maxPartBytes,
+    onJobEnqueued: () => runner.notify(),
+  });
+  const contract = loadContract(readContractFiles());
+  const server = createHttpServer({
+    log,
+    contract,
+    auth,
+    tls: config.tls,
+    maxJsonBytes: config.maxJsonBytes,
+    routes: [
+      metaRoutes({ contract, checks: { metadata: () => store.ping(), blobs: () => blobs.ping() } }),
+      uploadRoutes({ contract, uploads, publicUrl: config.publicUrl }),
+      blobRoutes({ contract, blobs: createBlobService(base) }),
+    ],
+  });
+
+  const sweepMs = Math.min(60_000, Math.max(250, (config.uploadTtlSeconds * 1000) / 4));
+  let sweeper: NodeJS.Timeout | undefined;
+  let stopped: Promise<void> | undefined;
+
+  return {
+    async start() {
+      const bootstrap = await auth.bootstrap({ token: config.bootstrapToken, ttlSeconds: config.bootstrapTokenTtlSeconds });
+      await runner.start();
+      sweeper = setInterval(() => void ingest.sweep().catch((err: unknown) => log.warn({ err }, 'upload sweep failed')), sweepMs);
+      await server.listen({ host: config.host, port: config.port });
+      const { port } = server.server.address() as AddressInfo;
+      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+      return { url: `${config.tls ? 'https' : 'http'}://${host}:${port}`, bootstrap };
+    },
+    stop() {
+      stopped ??= (async () => {
+        clearInterval(sweeper);
+        // In-flight requests get a grace period; a download to a client that stopped reading does not hold shutdown.
+        const force = setTimeout(() => server.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        await server.close();
+        clearTimeout(force);
+        await runner.stop();
+        await store.close();
+      })();
+      return stopped;
+    },
+  };
+}

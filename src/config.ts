@@ -1,0 +1,145 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/**
+ * All configuration, read from the environment once at start-up, validated, and frozen.
+ * This is the only module that reads `process.env`. A bad value is a `ConfigError` whose
+ * message is one line naming the variable; `main.ts` prints it and exits with status 2.
+ */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+  bootstrapToken?: string;
+  bootstrapTokenTtlSeconds: number;
+  tls?: { cert: string; key: string };
+  publicUrl?: string;
+  uploadTtlSeconds: number;
+  maxPartBytes: number;
+  maxJsonBytes: number;
+  jobLeaseSeconds: number;
+  jobConcurrency: number;
+  logLevel: LogLevel;
+  /** Crash-test pause points (testing only); see README. */
+  failpoints: string[];
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Every variable the server reads, with its default, for the README table and typo warnings. */
+export const SETTINGS = {
+  IMGSRV_HOST: '127.0.0.1',
+  IMGSRV_PORT: '8080',
+  IMGSRV_DATA_DIR: './data',
+  IMGSRV_DATABASE_URL: 'SQLite file metadata.sqlite in the data dir',
+  IMGSRV_BOOTSTRAP_TOKEN: 'random, printed once',
+  IMGSRV_BOOTSTRAP_TOKEN_TTL: String(365 * 86400),
+  IMGSRV_TLS_CERT: 'unset (plain HTTP)',
+  IMGSRV_TLS_KEY: 'unset (plain HTTP)',
+  IMGSRV_PUBLIC_URL: 'http(s)://HOST:PORT',
+  IMGSRV_UPLOAD_TTL: '86400',
+  IMGSRV_MAX_PART_SIZE: String(5 * 1024 ** 3),
+  IMGSRV_MAX_JSON_BODY: String(1024 ** 2),
+  IMGSRV_JOB_LEASE: '30',
+  IMGSRV_JOB_CONCURRENCY: '2',
+  IMGSRV_LOG_LEVEL: 'info',
+  IMGSRV_FAILPOINTS: 'unset',
+} as const;
+
+export function loadConfig(env: Env = process.env): Config {
+  const get = (name: keyof typeof SETTINGS) => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const int = (name: keyof typeof SETTINGS, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const raw = get(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      throw new ConfigError(`${name}=${JSON.stringify(raw)} is not an integer between ${min} and ${max}`);
+    }
+    return Number(raw);
+  };
+
+  const dataDir = resolve(get('IMGSRV_DATA_DIR') ?? './data');
+  const logLevel = (get('IMGSRV_LOG_LEVEL') ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`IMGSRV_LOG_LEVEL=${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}`);
+
+  const config: Config = {
+    host: get('IMGSRV_HOST') ?? '127.0.0.1',
+    port: int('IMGSRV_PORT', 8080, 0, 65535),
+    dataDir,
+    database: parseDatabaseUrl(get('IMGSRV_DATABASE_URL'), dataDir),
+    bootstrapToken: parseBootstrapToken(get('IMGSRV_BOOTSTRAP_TOKEN')),
+    bootstrapTokenTtlSeconds: int('IMGSRV_BOOTSTRAP_TOKEN_TTL', 365 * 86400, 60),
+    tls: readTls(get('IMGSRV_TLS_CERT'), get('IMGSRV_TLS_KEY')),
+    publicUrl: parsePublicUrl(get('IMGSRV_PUBLIC_URL')),
+    uploadTtlSeconds: int('IMGSRV_UPLOAD_TTL', 86400, 1),
+    maxPartBytes: int('IMGSRV_MAX_PART_SIZE', 5 * 1024 ** 3, 1),
+    maxJsonBytes: int('IMGSRV_MAX_JSON_BODY', 1024 ** 2, 1024, 64 * 1024 ** 2),
+    jobLeaseSeconds: int('IMGSRV_JOB_LEASE', 30, 1, 3600),
+    jobConcurrency: int('IMGSRV_JOB_CONCURRENCY', 2, 1, 64),
+    logLevel,
+    failpoints: (get('IMGSRV_FAILPOINTS') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  };
+  return Object.freeze(config);
+}
+
+/** IMGSRV_* names in the environment that the server does not know (likely typos). */
+export const unknownSettings = (env: Env = process.env): string[] =>
+  Object.keys(env).filter((k) => k.startsWith('IMGSRV_') && !(k in SETTINGS));
+
+function parseDatabaseUrl(raw: string | undefined, dataDir: string): Config['database'] {
+  if (raw === undefined) return { kind: 'sqlite', file: resolve(dataDir, 'metadata.sqlite') };
+  if (/^postgres(ql)?:\/\//.test(raw)) return { kind: 'postgres', url: raw };
+  const m = /^(?:sqlite|file):(?:\/\/)?(.+)$/.exec(raw);
+  if (m) return { kind: 'sqlite', file: resolve(m[1]!) };
+  throw new ConfigError(`IMGSRV_DATABASE_URL must be sqlite:<path> or postgres://..., not ${JSON.stringify(raw.replace(/\/\/[^@/]*@/, '//***@'))}`);
+}
+
+function parseBootstrapToken(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[\x21-\x7e]+$/.test(raw) || raw.length > 512) {
+    throw new ConfigError('IMGSRV_BOOTSTRAP_TOKEN must be 1..512 visible ASCII characters without spaces');
+  }
+  return raw;
+}
+
+function readTls(certFile: string | undefined, keyFile: string | undefined): Config['tls'] {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    throw new ConfigError(`IMGSRV_TLS_CERT and IMGSRV_TLS_KEY must be set together (only ${certFile ? 'IMGSRV_TLS_CERT' : 'IMGSRV_TLS_KEY'} is set)`);
+  }
+  const read = (name: string, file: string, marker: string) => {
+    let pem: string;
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`${name}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (!pem.includes(marker)) throw new ConfigError(`${name}: ${file} is not a PEM file containing ${marker.replace(/-/g, '').trim()}`);
+    return pem;
+  };
+  return { cert: read('IMGSRV_TLS_CERT', certFile, '-----BEGIN CERTIFICATE-----'), key: read('IMGSRV_TLS_KEY', keyFile, 'PRIVATE KEY-----') };
+}
+
+function parsePublicUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`IMGSRV_PUBLIC_URL=${JSON.stringify(raw)} is not an absolute URL`);
+  }
+  if (!['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username) {
+    throw new ConfigError(`IMGSRV_PUBLIC_URL=${JSON.stringify(raw)} must be an http(s) URL without credentials, query or fragment`);
+  }
+  return url.href.replace(/\/+$/, '');
+}

@@ -1,0 +1,29 @@
+import type { FastifyInstance } from 'fastify';
+import type { Digest } from '../../domain/digest.ts';
+import type { BlobService } from '../../services/blobs.ts';
+import type { Contract } from '../contract.ts';
+import { defineRoute } from '../route.ts';
+import { sendRepresentation, type Representation } from '../send-representation.ts';
+
+/** The representation of a trusted blob; its digest is its strong entity tag. */
+export async function blobRepresentation(blobs: BlobService, digest: Digest, contentType: string): Promise<Representation> {
+  const blob = await blobs.describe(digest);
+  return {
+    etag: `"${blob.digest}"`,
+    lastModified: blob.createdAt,
+    size: blob.size,
+    contentType,
+    open: (range) => blobs.open(digest, range),
+  };
+}
+
+/** `GET`/`HEAD /v1/blobs/{digest}`: public reads of trusted CAS blobs. */
+export function blobRoutes(deps: { contract: Contract; blobs: BlobService }) {
+  return (app: FastifyInstance) => {
+    for (const operationId of ['openBlob', 'headBlob']) {
+      defineRoute<{ Params: { digest: Digest } }>(app, deps.contract, operationId, {}, async (request, reply) =>
+        sendRepresentation(request, reply, await blobRepresentation(deps.blobs, request.params.digest, 'application/octet-stream')),
+      );
+    }
+  };
+}

@@ -1,0 +1,74 @@
+import type { FastifyInstance } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { Digest } from '../../domain/digest.ts';
+import type { RequestedPart, UploadPart } from '../../domain/upload.ts';
+import type { UploadService, UploadView } from '../../services/uploads.ts';
+import type { Contract } from '../contract.ts';
+import { defineRoute } from '../route.ts';
+
+const partDto = (uploadId: string) => (p: UploadPart) => ({ upload_id: uploadId, part_number: p.number, etag: p.etag, size_bytes: p.size });
+
+/** Contract `UploadSession`, with the `failure_reason` and `received_parts` extensions. */
+export const uploadDto = ({ session: s, parts }: UploadView) => ({
+  id: s.id,
+  expected_digest: s.expectedDigest,
+  expected_size_bytes: s.expectedSize,
+  state: s.state,
+  expires_at: s.expiresAt.toISOString(),
+  media_type_hint: s.mediaTypeHint,
+  filename_hint: s.filenameHint,
+  failure_reason: s.failureReason,
+  received_parts: parts?.map(partDto(s.id)),
+});
+
+type UploadParams = { Params: { upload_id: string } };
+
+/** `/v1/uploads*`: begin, status, parts, complete, abort. */
+export function uploadRoutes(deps: { contract: Contract; uploads: UploadService; publicUrl?: string }) {
+  const { contract, uploads } = deps;
+  return (app: FastifyInstance) => {
+    defineRoute<{ Body: { expected_digest: Digest; expected_size_bytes: number; media_type_hint?: string; filename_hint?: string } }>(
+      app,
+      contract,
+      'beginUpload',
+      { action: 'uploads.write' },
+      async (request, reply) => {
+        const b = request.body;
+        const { view, created } = await uploads.begin({ expectedDigest: b.expected_digest, expectedSize: b.expected_size_bytes, mediaTypeHint: b.media_type_hint, filenameHint: b.filename_hint });
+        return reply
+          .code(created ? 201 : 200)
+          .header('location', `${deps.publicUrl ?? ''}/v1/uploads/${view.session.id}`)
+          .send(uploadDto(view));
+      },
+    );
+
+    defineRoute<UploadParams>(app, contract, 'getUpload', {}, async (request) => uploadDto(await uploads.get(request.params.upload_id)));
+
+    defineRoute<{ Params: { upload_id: string; part_number: number } }>(app, contract, 'putUploadPart', { action: 'uploads.write' }, async (request) => {
+      const abort = new AbortController();
+      request.raw.once('close', () => request.raw.complete || abort.abort(new Error('client closed the connection')));
+      const length = request.headers['content-length'];
+      const part = await uploads.putPart({
+        uploadId: request.params.upload_id,
+        partNumber: request.params.part_number,
+        body: request.body as Readable,
+        declaredLength: length === undefined ? undefined : Number(length),
+        signal: abort.signal,
+      });
+      return partDto(request.params.upload_id)(part);
+    });
+
+    defineRoute<UploadParams & { Body: { parts: { number: number; etag: string; size_bytes: number }[] } }>(
+      app,
+      contract,
+      'completeUpload',
+      { action: 'uploads.write' },
+      async (request) => {
+        const parts: RequestedPart[] = request.body.parts.map((p) => ({ number: p.number, etag: p.etag, size: p.size_bytes }));
+        return uploadDto(await uploads.complete({ uploadId: request.params.upload_id, parts }));
+      },
+    );
+
+    defineRoute<UploadParams>(app, contract, 'abortUpload', { action: 'uploads.write' }, async (request) => uploadDto(await uploads.abort(request.params.upload_id)));
+  };
+}

@@ -1,0 +1,117 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { BlobReader, ByteRange } from '../blobs/blob-store.ts';
+import { started } from '../lib/decorate.ts';
+import { decide, type Validators } from './conditional.ts';
+import { problem, sendProblem } from './problem.ts';
+
+/** An immutable byte representation (a blob, an artifact, an attachment) and how to read it. */
+export interface Representation extends Validators {
+  contentType: string;
+  open(range?: ByteRange): Promise<BlobReader>;
+}
+
+/** Content-addressed bytes never change: caches may keep them for a year without revalidating. */
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+const CHUNK = 512 * 1024;
+const POOL_LIMIT = 32;
+const pool: Buffer[] = [];
+const acquire = () => pool.pop() ?? Buffer.allocUnsafe(CHUNK);
+const release = (b: Buffer) => {
+  if (pool.length < POOL_LIMIT) pool.push(b);
+};
+
+const header = (request: FastifyRequest, name: string) => {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+};
+
+/**
+ * Answers GET or HEAD for a representation with the contract's blob semantics: strong ETag,
+ * Last-Modified, immutable Cache-Control, Accept-Ranges; 304 on a matching validator; one
+ * byte range as 206; 416 with an unsatisfied-range Content-Range (`bytes *` + `/SIZE`) otherwise.
+ * HEAD never opens the bytes.
+ */
+export async function sendRepresentation(request: FastifyRequest, reply: FastifyReply, rep: Representation): Promise<void> {
+  const method = request.method === 'HEAD' ? 'HEAD' : 'GET';
+  const decision = decide(
+    { method, range: header(request, 'range'), ifNoneMatch: header(request, 'if-none-match'), ifModifiedSince: header(request, 'if-modified-since'), ifRange: header(request, 'if-range') },
+    rep,
+  );
+  const headers: Record<string, string> = {
+    etag: rep.etag,
+    'last-modified': rep.lastModified.toUTCString(),
+    'cache-control': IMMUTABLE,
+    'accept-ranges': 'bytes',
+    'x-request-id': request.id,
+  };
+  if (decision.status === 304) {
+    await reply.code(304).headers(headers).send();
+    return;
+  }
+  if (decision.status === 416) {
+    await sendProblem(reply, problem(416, 'range_not_satisfiable', decision.reason), { 'content-range': `bytes */${rep.size}` });
+    return;
+  }
+  const range = decision.status === 206 ? decision.range : undefined;
+  const length = range ? range.end - range.start + 1 : rep.size;
+  headers['content-type'] = rep.contentType;
+  headers['content-length'] = String(length);
+  headers['x-content-type-options'] = 'nosniff';
+  if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${rep.size}`;
+  if (method === 'HEAD') {
+    reply.hijack();
+    reply.raw.writeHead(200, headers).end();
+    return;
+  }
+  // Open before hijacking, so that a missing file still becomes a problem response.
+  const reader = await rep.open(range);
+  reply.hijack();
+  reply.raw.writeHead(decision.status, headers);
+  await pump(reader, reply.raw, length).catch((err: unknown) => {
+    request.log.info({ err }, 'download ended early');
+    reply.raw.destroy();
+  });
+}
+
+/**
+ * Copies `length` bytes from the reader to the response with two pooled buffers: one is read
+ * into while the other is being written; a buffer is reused only after the socket took it.
+ */
+async function pump(reader: BlobReader, res: ServerResponse, length: number): Promise<void> {
+  const buffers = [acquire(), acquire()];
+  let inflight: Promise<void> = Promise.resolve();
+  const closed = started(
+    new Promise<never>((_, reject) => {
+      res.once('close', () => reject(new Error('client closed the connection')));
+    }),
+  );
+  try {
+    let remaining = length;
+    for (let turn = 0; remaining > 0; turn++) {
+      const buffer = buffers[turn % 2]!;
+      const n = await Promise.race([reader.read(buffer.subarray(0, Math.min(CHUNK, remaining))), closed]);
+      if (n === 0) throw new Error(`stored bytes end ${remaining} bytes early`);
+      await Promise.race([inflight, closed]);
+      inflight = started(write(res, buffer.subarray(0, n)));
+      remaining -= n;
+    }
+    await Promise.race([inflight, closed]);
+    res.end();
+  } finally {
+    // After the client went away a pending write's callback may never come; those buffers stay
+    // with the dead socket (and the GC) instead of going back to the pool.
+    const written = await Promise.race([inflight.then(yes, yes), closed.then(no, no)]);
+    if (written) buffers.forEach(release);
+    await reader.close();
+  }
+}
+
+const yes = () => true;
+const no = () => false;
+
+const write = (res: ServerResponse, chunk: Buffer) =>
+  new Promise<void>((resolve, reject) => {
+    res.write(chunk, (err) => (err ? reject(err) : resolve()));
+  });

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { isDomainError } from '../domain/errors.ts';
+import type { AuthService } from '../services/auth.ts';
+import type { Contract } from './contract.ts';
+import { problem, sendProblem, STATUS_OF_KIND, validationProblem } from './problem.ts';
+
+export interface HttpServerOptions {
+  log: Logger;
+  contract: Contract;
+  auth: AuthService;
+  tls?: { cert: string; key: string };
+  maxJsonBytes: number;
+  /** Resource route plugins, registered in this order. */
+  routes: readonly ((app: FastifyInstance) => void)[];
+}
+
+/**
+ * The Fastify instance with the cross-cutting behaviour every route shares: JSON and raw
+ * byte bodies, contract validation, bearer authentication, and RFC 9457 problems for every
+ * error, including unknown routes (404), wrong methods (405) and wrong media types (415).
+ */
+export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
+  const { contract, auth } = opts;
+  const app = Fastify({
+    loggerInstance: opts.log,
+    ...(opts.tls && { https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' as const } }),
+    bodyLimit: opts.maxJsonBytes,
+    genReqId: () => randomUUID(),
+    exposeHeadRoutes: false,
+    requestTimeout: 0,
+    connectionTimeout: 120_000,
+    routerOptions: { maxParamLength: 512 },
+  }) as unknown as FastifyInstance;
+
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? contract.bodyAjv : contract.paramAjv).compile(schema));
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (e) {
+      done(Object.assign(new Error(`the request body is not valid JSON: ${(e as Error).message}`), { statusCode: 400, code: 'invalid_json' }));
+    }
+  });
+  // Byte bodies stay streams: the handler pipes them to storage with backpressure.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+  const routes: { method: string; pattern: RegExp }[] = [];
+  app.addHook('onRoute', (r) => {
+    const pattern = new RegExp(`^${r.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:\w+/g, '[^/]+')}$`);
+    for (const method of [r.method].flat()) routes.push({ method, pattern });
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    const { action, bodyMediaType } = request.routeOptions.config;
+    if (action) {
+      const principal = await auth.authenticate(request.headers.authorization);
+      auth.authorize(principal, action);
+      request.principal = principal;
+    }
+    if (bodyMediaType) {
+      const given = request.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
+      if (given !== bodyMediaType) {
+        await sendProblem(reply, problem(415, 'unsupported_media_type', `this operation takes a ${bodyMediaType} body; Content-Type was ${given ? `"${given}"` : 'missing'}`));
+      }
+    }
+  });
+
+  // A body we did not read (rejected early) must not be drained: close the connection instead.
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.raw.complete) reply.header('connection', 'close');
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      return sendProblem(reply, problem(405, 'method_not_allowed', `${request.method} is not supported on ${path}; use ${allowed.join(', ')}`), { allow: allowed.join(', ') });
+    }
+    return sendProblem(reply, problem(404, 'route_not_found', `no route matches ${request.method} ${path}`));
+  });
+
+  app.setErrorHandler(async (error: FastifyError, request, reply) => {
+    if (isDomainError(error)) {
+      const status = STATUS_OF_KIND[error.kind];
+      if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, 'request failed');
+      const headers: Record<string, string> =
+        status === 401 ? { 'www-authenticate': `Bearer realm="imgsrv"${request.headers.authorization ? ', error="invalid_token"' : ''}` } : {};
+      return sendProblem(reply, problem(status, error.code, error.detail), headers);
+    }
+    if (error.validation) return sendProblem(reply, validationProblem(error.validation, error.validationContext ?? 'request'));
+    if (request.raw.destroyed || error.code === 'ERR_STREAM_PREMATURE_CLOSE' || error.code === 'ECONNRESET') {
+      request.log.info({ err: error }, 'client went away mid-request');
+      return sendProblem(reply, problem(400, 'request_aborted', 'the request body ended before it was complete'));
+    }
+    const status = error.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const code = status === 413 ? 'body_too_large' : status === 415 ? 'unsupported_media_type' : error.code === 'invalid_json' ? 'invalid_json' : 'bad_request';
+      return sendProblem(reply, problem(status, code, error.message));
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return sendProblem(reply, problem(500, 'internal_error', `an unexpected error occurred; it was logged with request id ${request.id}`));
+  });
+
+  for (const register of opts.routes) register(app);
+  return app;
+}

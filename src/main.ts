@@ -1,0 +1,46 @@
+import { pino } from 'pino';
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig, unknownSettings, type Config } from './config.ts';
+
+/** Process entry: configuration → app → listen; SIGINT/SIGTERM shut down gracefully. */
+let config: Config;
+try {
+  config = loadConfig();
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  process.stderr.write(`imgsrv: configuration error: ${e.message}\n`);
+  process.exit(2);
+}
+
+const log = pino({ level: config.logLevel, redact: ['req.headers.authorization'] });
+for (const name of unknownSettings()) log.warn({ name }, 'unknown IMGSRV_ setting ignored (typo?)');
+
+const app = await buildApp(config, log);
+const { url, bootstrap } = await app.start();
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+say(`imgsrv data in ${config.dataDir} (${config.database.kind === 'sqlite' ? `SQLite ${config.database.file}` : 'PostgreSQL'})`);
+if (bootstrap.plaintext) {
+  say('imgsrv created principal "admin" (roles auth-manager, content-writer). Its API token is shown only this once:');
+  say(`  export TOKEN=${bootstrap.plaintext}`);
+} else if (bootstrap.created) {
+  say('imgsrv created principal "admin" (roles auth-manager, content-writer) with the token from IMGSRV_BOOTSTRAP_TOKEN');
+}
+// Printed last: once this line is out, the server is fully started.
+say(`imgsrv listening on ${url}`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    app.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig, unknownSettings } from '../../src/config.ts';
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.port, 8080);
+    assert.equal(c.dataDir, resolve('./data'));
+    assert.deepEqual(c.database, { kind: 'sqlite', file: resolve('./data/metadata.sqlite') });
+    assert.equal(c.uploadTtlSeconds, 86400);
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.tls, undefined);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it('reads every setting', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgsrv-config-'));
+    writeFileSync(join(dir, 'cert.pem'), '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
+    writeFileSync(join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n');
+    const c = loadConfig({
+      IMGSRV_HOST: '0.0.0.0',
+      IMGSRV_PORT: '0',
+      IMGSRV_DATA_DIR: dir,
+      IMGSRV_DATABASE_URL: 'postgres://u@db/imgsrv',
+      IMGSRV_BOOTSTRAP_TOKEN: 'operator-token',
+      IMGSRV_TLS_CERT: join(dir, 'cert.pem'),
+      IMGSRV_TLS_KEY: join(dir, 'key.pem'),
+      IMGSRV_PUBLIC_URL: 'https://images.example.com/',
+      IMGSRV_UPLOAD_TTL: '60',
+      IMGSRV_LOG_LEVEL: 'debug',
+      IMGSRV_FAILPOINTS: 'a, b',
+    });
+    assert.equal(c.port, 0);
+    assert.deepEqual(c.database, { kind: 'postgres', url: 'postgres://u@db/imgsrv' });
+    assert.equal(c.bootstrapToken, 'operator-token');
+    assert.match(c.tls!.cert, /BEGIN CERTIFICATE/);
+    assert.equal(c.publicUrl, 'https://images.example.com');
+    assert.equal(c.uploadTtlSeconds, 60);
+    assert.deepEqual(c.failpoints, ['a', 'b']);
+    assert.deepEqual(loadConfig({ IMGSRV_DATABASE_URL: `sqlite:${dir}/x.db` }).database, { kind: 'sqlite', file: `${dir}/x.db` });
+  });
+
+  it('rejects bad values with one line naming the variable', () => {
+    const bad: Record<string, string>[] = [
+      { IMGSRV_PORT: '70000' },
+      { IMGSRV_PORT: 'eighty' },
+      { IMGSRV_UPLOAD_TTL: '0' },
+      { IMGSRV_UPLOAD_TTL: '-5' },
+      { IMGSRV_LOG_LEVEL: 'loud' },
+      { IMGSRV_DATABASE_URL: 'mysql://x' },
+      { IMGSRV_PUBLIC_URL: 'images.example.com' },
+      { IMGSRV_PUBLIC_URL: 'https://x/?q=1' },
+      { IMGSRV_TLS_CERT: '/nonexistent.pem' },
+      { IMGSRV_TLS_CERT: '/nonexistent.pem', IMGSRV_TLS_KEY: '/nonexistent.key' },
+      { IMGSRV_BOOTSTRAP_TOKEN: 'has space' },
+    ];
+    for (const env of bad) {
+      assert.throws(
+        () => loadConfig(env),
+        (e: unknown) => e instanceof ConfigError && !e.message.includes('\n') && Object.keys(env).some((k) => e.message.includes(k)),
+        JSON.stringify(env),
+      );
+    }
+  });
+
+  it('reports IMGSRV_ variables it does not know', () => {
+    assert.deepEqual(unknownSettings({ IMGSRV_PROT: '1', IMGSRV_PORT: '1', PATH: '/bin' }), ['IMGSRV_PROT']);
+  });
+});

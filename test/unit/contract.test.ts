@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { REPO_ROOT } from '../helpers/server.ts';
+
+type Node = Record<string, any>;
+const seed = parse(readFileSync(join(REPO_ROOT, 'openapi/seed/imgsrv-v1.openapi.yaml'), 'utf8')) as Node;
+const served = parse(readFileSync(join(REPO_ROOT, 'openapi/imgsrv-v1.yaml'), 'utf8')) as Node;
+
+/** Every difference between seed and served copy must be an addition marked x-imgsrv-extension. */
+function assertOnlyMarkedAdditions(a: unknown, b: unknown, path: string): void {
+  if (typeof a !== 'object' || a === null) {
+    assert.deepEqual(b, a, `${path} changed`);
+    return;
+  }
+  if (Array.isArray(a)) {
+    assert.ok(Array.isArray(b), `${path} is no longer an array`);
+    assert.equal((b as unknown[]).length, a.length, `${path} changed length`);
+    a.forEach((x, i) => assertOnlyMarkedAdditions(x, (b as unknown[])[i], `${path}[${i}]`));
+    return;
+  }
+  const bo = b as Node;
+  for (const [k, v] of Object.entries(a)) {
+    if (path === '' && k === 'info') continue;
+    assert.ok(k in bo, `${path}.${k} was removed`);
+    assertOnlyMarkedAdditions(v, bo[k], `${path}.${k}`);
+  }
+  for (const k of Object.keys(bo)) {
+    if (k in a) continue;
+    const added = bo[k] as Node;
+    assert.ok(added?.['x-imgsrv-extension'] === true, `${path}.${k} was added without x-imgsrv-extension: true`);
+    assert.ok(typeof added.description === 'string' && added.description.length > 20, `${path}.${k} needs a description`);
+  }
+}
+
+describe('served contract', () => {
+  it('is the seed plus marked, described, optional additions only', () => {
+    assertOnlyMarkedAdditions(seed, served, '');
+  });
+});
