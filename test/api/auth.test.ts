@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { apiClient, type ApiClient } from '../helpers/client.ts';
+import { makeDataDir, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { seedPrincipal } from '../helpers/store.ts';
+
+const begin = { expected_digest: `sha256:${'1'.repeat(64)}`, expected_size_bytes: 1 };
+
+describe('bearer authentication and roles', () => {
+  let server: ServerHandle;
+  let api: ApiClient;
+  before(async () => {
+    server = await startServer();
+    api = apiClient(server);
+  });
+  after(() => server.stop());
+
+  it('requires a token on every bearerAuth operation (401 with WWW-Authenticate: Bearer)', async () => {
+    const id = (await api.post('/v1/uploads', begin)).json.id;
+    const calls: [string, string, object?][] = [
+      ['POST', '/v1/uploads', { json: begin }],
+      ['PUT', `/v1/uploads/${id}/parts/1`, { body: 'x', headers: { 'content-type': 'application/octet-stream' } }],
+      ['POST', `/v1/uploads/${id}/complete`, { json: { parts: [{ number: 1, etag: 'x', size_bytes: 1 }] } }],
+      ['POST', `/v1/uploads/${id}/abort`],
+    ];
+    for (const [method, path, opts] of calls) {
+      const res = await api.request(method, path, { ...opts, token: null });
+      assert.equal(res.status, 401, `${method} ${path}`);
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="imgsrv"');
+      assert.match(res.json.detail, /Authorization: Bearer/);
+    }
+    assert.equal((await api.get(`/v1/uploads/${id}`, { token: null })).status, 200, 'the contract leaves GET of a session public');
+  });
+
+  it('rejects malformed, unknown, expired and revoked tokens', async () => {
+    const expired = await seedPrincipal(server.dataDir, { roles: ['content-writer'], expiresInMs: -1000 });
+    const revoked = await seedPrincipal(server.dataDir, { roles: ['content-writer'], revoked: true });
+    const [, id] = server.token.split('_');
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ authorization: 'Basic YWRtaW46YWRtaW4=' }, /must be "Bearer <token>"/],
+      [{ authorization: 'Bearer' }, /must be "Bearer <token>"/],
+      [{ authorization: `Bearer ${'x'.repeat(5000)}` }, /must be "Bearer <token>"/],
+      [{ authorization: 'Bearer imgsrv_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }, /not valid/],
+      [{ authorization: `Bearer imgsrv_${id}_${'A'.repeat(43)}` }, /not valid/],
+      [{ authorization: `Bearer ${expired}` }, /expired/],
+      [{ authorization: `Bearer ${revoked}` }, /revoked/],
+    ];
+    for (const [headers, detail] of cases) {
+      const res = await api.request('POST', '/v1/uploads', { json: begin, headers, token: null });
+      assert.equal(res.status, 401, headers.authorization!.slice(0, 40));
+      assert.match(res.json.detail, detail);
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="imgsrv", error="invalid_token"');
+    }
+    assert.equal((await api.request('POST', '/v1/uploads', { json: begin, headers: { authorization: `bearer ${server.token}` }, token: null })).status, 201, 'the scheme is case-insensitive');
+  });
+
+  it('answers 403 when the token is valid but no role grants the action', async () => {
+    const authOnly = await seedPrincipal(server.dataDir, { roles: ['auth-manager'] });
+    const none = await seedPrincipal(server.dataDir, { roles: [] });
+    for (const token of [authOnly, none]) {
+      const res = await api.post('/v1/uploads', begin, { token });
+      assert.equal(res.status, 403);
+      assert.match(res.json.detail, /holds no role that allows uploads\.write/);
+    }
+    const writer = await seedPrincipal(server.dataDir, { roles: ['content-writer'] });
+    assert.equal((await api.post('/v1/uploads', begin, { token: writer })).status, 201);
+  });
+
+  it('never logs the token', () => {
+    assert.ok(!server.output().includes(server.token.split('_')[2]!));
+  });
+});
+
+describe('bootstrap', () => {
+  it('prints a random admin token once, stores only its hash, and keeps working after restart', async () => {
+    const dataDir = await makeDataDir();
+    try {
+      const first = await startServer({ dataDir, env: { IMGSRV_BOOTSTRAP_TOKEN: '' } });
+      const [, token] = first.output().match(/export TOKEN=(imgsrv_\S+)/) ?? [];
+      assert.ok(token, first.output());
+      const api = apiClient({ url: first.url, token });
+      assert.equal((await api.post('/v1/uploads', begin)).status, 201);
+      await first.stop();
+
+      const db = new Database(join(dataDir, 'metadata.sqlite'), { readonly: true });
+      const rows = db.prepare('select * from api_tokens').all() as Record<string, unknown>[];
+      db.close();
+      assert.equal(rows.length, 1);
+      const secret = token.split('_')[2]!;
+      assert.ok(!JSON.stringify(rows).includes(secret), 'no plaintext secret in the database');
+      const file = readFileSync(join(dataDir, 'metadata.sqlite')).toString('latin1') + readFileSync(join(dataDir, 'metadata.sqlite-wal')).toString('latin1');
+      assert.ok(!file.includes(secret), 'no plaintext secret in the database files');
+
+      const second = await startServer({ dataDir, env: { IMGSRV_BOOTSTRAP_TOKEN: '' } });
+      assert.doesNotMatch(second.output(), /TOKEN=/, 'the token is printed only when created');
+      assert.equal((await apiClient({ url: second.url, token }).post('/v1/uploads', begin)).status, 201);
+      await second.stop();
+    } finally {
+      await removeDir(dataDir);
+    }
+  });
+
+  it('uses IMGSRV_BOOTSTRAP_TOKEN verbatim, in any shape', async () => {
+    const server = await startServer({ token: 'my-operator-chosen-bootstrap-secret' });
+    try {
+      assert.match(server.output(), /with the token from IMGSRV_BOOTSTRAP_TOKEN/);
+      assert.doesNotMatch(server.output(), /my-operator-chosen/);
+      assert.equal((await apiClient(server).post('/v1/uploads', begin)).status, 201);
+    } finally {
+      await server.stop();
+      await removeDir(server.dataDir);
+    }
+  });
+});

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { apiClient, type ApiClient } from '../helpers/client.ts';
+import { makeDataDir, REPO_ROOT, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+
+describe('health, readiness and the served contract', () => {
+  let server: ServerHandle;
+  let api: ApiClient;
+  before(async () => {
+    server = await startServer();
+    api = apiClient(server);
+  });
+  after(() => server.stop());
+
+  it('reports liveness and readiness', async () => {
+    assert.deepEqual((await api.get('/healthz', { token: null })).json, { status: 'ok' });
+    assert.deepEqual((await api.get('/readyz', { token: null })).json, { status: 'ready' });
+  });
+
+  it('is not ready while the blob storage cannot be written, and recovers', async () => {
+    const tmp = join(server.dataDir, 'tmp');
+    await rm(tmp, { recursive: true });
+    await writeFile(tmp, 'not a directory');
+    const res = await api.get('/readyz', { token: null });
+    assert.equal(res.status, 503);
+    assert.match(res.json.detail, /blobs unavailable/);
+    assert.equal((await api.get('/healthz')).status, 200, 'the process is still alive');
+    await rm(tmp);
+    await mkdir(tmp);
+    assert.equal((await api.get('/readyz')).status, 200);
+  });
+
+  it('serves the contract it validates against, as YAML and JSON', async () => {
+    const yaml = await api.get('/openapi/v1.yaml', { token: null });
+    assert.equal(yaml.status, 200);
+    assert.match(yaml.headers.get('content-type')!, /^application\/yaml/);
+    const text = yaml.bytes.toString('utf8');
+    assert.equal(text, await readFile(join(REPO_ROOT, 'openapi/imgsrv-v1.yaml'), 'utf8'));
+    const json = await api.get('/openapi.json', { token: null });
+    assert.deepEqual(json.json, parse(text));
+  });
+});
+
+describe('configuration errors', () => {
+  const run = (env: Record<string, string>) => {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IMGSRV_')));
+    return spawnSync(process.execPath, ['dist/main.mjs'], { cwd: REPO_ROOT, env: { ...clean, ...env }, encoding: 'utf8', timeout: 20_000 });
+  };
+  it('exit with status 2 and one line naming the variable', async () => {
+    await startServer().then((s) => s.stop().then(() => removeDir(s.dataDir))); // makes sure the bundle is built
+    const bad: Record<string, string>[] = [{ IMGSRV_PORT: 'http' }, { IMGSRV_UPLOAD_TTL: '0' }, { IMGSRV_TLS_CERT: '/etc/hostname' }, { IMGSRV_LOG_LEVEL: 'chatty' }];
+    for (const env of bad) {
+      const r = run(env);
+      assert.equal(r.status, 2, JSON.stringify(env));
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, new RegExp(`^imgsrv: configuration error: .*${Object.keys(env)[0]}`));
+    }
+  });
+});
+
+describe('HTTPS', () => {
+  it('speaks TLS only when a certificate and key are configured', async () => {
+    const dir = await makeDataDir();
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+    const server = await startServer({ dataDir: join(dir, 'data'), env: { IMGSRV_TLS_CERT: cert, IMGSRV_TLS_KEY: key } });
+    try {
+      assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+      const ca = await readFile(cert);
+      const body = await new Promise<string>((resolve, reject) => {
+        httpsGet(`${server.url}/healthz`, { ca }, (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+      assert.deepEqual(JSON.parse(body), { status: 'ok' });
+      await assert.rejects(fetch(`${server.url.replace('https', 'http')}/healthz`), 'plain HTTP is not spoken');
+      await assert.rejects(
+        new Promise((resolve, reject) => httpsGet(`${server.url}/healthz`, { ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' }, resolve).on('error', reject)),
+        'TLS below 1.2 is refused',
+      );
+    } finally {
+      await server.stop();
+      await removeDir(dir);
+    }
+  });
+});

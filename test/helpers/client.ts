@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import type { Contract, Operation } from '../../src/http/contract.ts';
+import { servedContract } from './contract.ts';
+
+/** Statuses any route may answer with although the contract does not list them per operation. */
+const GENERIC_PROBLEMS = new Set([400, 404, 405, 413, 415, 500, 503]);
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON body (problem or resource), if the response had one. */
+  json: any;
+  bytes: Buffer;
+  operationId?: string;
+}
+
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  /** JSON body; sets Content-Type: application/json unless headers say otherwise. */
+  json?: unknown;
+  /** Raw body. */
+  body?: Buffer | string | Uint8Array;
+  /** Bearer token; `null` sends no Authorization header. Defaults to the client's token. */
+  token?: string | null;
+}
+
+let contract: Contract | undefined;
+const matchers = () => {
+  contract ??= servedContract();
+  return [...contract.operations.values()].map((op) => ({
+    op,
+    pattern: new RegExp(`^${op.path.replace(/\{\w+\}/g, '[^/]+')}$`),
+  }));
+};
+
+function findOperation(method: string, path: string): Operation | undefined {
+  const candidates = matchers().filter((m) => m.op.method === method && m.pattern.test(path));
+  // Prefer the most specific template (fewest parameters) when several match.
+  candidates.sort((a, b) => (a.op.path.match(/\{/g)?.length ?? 0) - (b.op.path.match(/\{/g)?.length ?? 0));
+  return candidates[0]?.op;
+}
+
+/**
+ * Checks a response against the contract: the status is documented for the operation (or is a
+ * generic problem), the documented headers are present, error bodies are RFC 9457 problems with
+ * `application/problem+json`, and JSON bodies validate against the schema for that status.
+ */
+export function assertMatchesContract(method: string, path: string, res: ApiResponse): void {
+  const where = `${method} ${path} → ${res.status}`;
+  const type = res.headers.get('content-type') ?? '';
+  if (res.status >= 400) {
+    assert.match(type, /^application\/problem\+json/, `${where}: errors must be application/problem+json, got ${type}`);
+  }
+  if (res.status >= 400 && method !== 'HEAD') {
+    assert.equal(res.json?.status, res.status, `${where}: problem.status must equal the HTTP status`);
+    assert.equal(typeof res.json?.title, 'string', `${where}: problem needs a title`);
+    assert.ok(typeof res.json?.detail === 'string' && res.json.detail.length > 0, `${where}: problem needs a detail`);
+    assert.equal(res.json?.type, 'about:blank', `${where}: problem type`);
+  }
+  const op = findOperation(method, path);
+  if (!op) {
+    assert.ok(res.status === 404 || res.status === 405, `${where}: not a contract operation, so only 404/405 are expected`);
+    return;
+  }
+  res.operationId = op.id;
+  const documented = op.responses[String(res.status)];
+  if (!documented) {
+    assert.ok(GENERIC_PROBLEMS.has(res.status), `${where}: status ${res.status} is not documented for ${op.id}`);
+    return;
+  }
+  for (const name of documented.headers) {
+    if (name === 'Content-Length' && (method === 'HEAD' || res.status === 304)) continue;
+    assert.ok(res.headers.has(name), `${where}: documented header ${name} is missing`);
+  }
+  if (documented.content && method !== 'HEAD') {
+    assert.ok(type.startsWith(documented.content.mediaType), `${where}: content-type ${type}, contract says ${documented.content.mediaType}`);
+  }
+  const validate = contract!.responseValidator(op.id, res.status);
+  if (validate && method !== 'HEAD') {
+    assert.ok(validate(res.json), `${where}: body violates the contract: ${JSON.stringify(validate.errors)}\n${JSON.stringify(res.json)}`);
+  }
+}
+
+/** An HTTP client for a running server that validates every response against the contract. */
+export function apiClient(base: { url: string; token: string }) {
+  const request = async (method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> => {
+    const headers: Record<string, string> = { ...opts.headers };
+    const token = opts.token === undefined ? base.token : opts.token;
+    if (token !== null) headers.authorization ??= `Bearer ${token}`;
+    let body: string | Uint8Array | undefined;
+    if (opts.json !== undefined) {
+      headers['content-type'] ??= 'application/json';
+      body = JSON.stringify(opts.json);
+    } else if (opts.body !== undefined) {
+      body = typeof opts.body === "string" ? opts.body : new Uint8Array(opts.body);
+    }
+    const res = await fetch(`${base.url}${path}`, { method, headers, body });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const type = res.headers.get('content-type') ?? '';
+    const json = /json/.test(type) && bytes.length > 0 ? JSON.parse(bytes.toString('utf8')) : undefined;
+    const result: ApiResponse = { status: res.status, headers: res.headers, json, bytes };
+    assertMatchesContract(method, path.split('?')[0]!, result);
+    return result;
+  };
+  return {
+    request,
+    get: (path: string, opts?: RequestOptions) => request('GET', path, opts),
+    head: (path: string, opts?: RequestOptions) => request('HEAD', path, opts),
+    post: (path: string, json?: unknown, opts?: RequestOptions) => request('POST', path, { ...opts, json }),
+    put: (path: string, opts?: RequestOptions) => request('PUT', path, opts),
+    delete: (path: string, opts?: RequestOptions) => request('DELETE', path, opts),
+  };
+}
+
+export type ApiClient = ReturnType<typeof apiClient>;

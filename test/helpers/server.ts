@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Rebuilds dist/main.mjs when any source file is newer, so tests always run what `npm start` runs. */
+let bundleChecked = false;
+async function ensureBundle(): Promise<string> {
+  const { build, BUNDLE } = (await import('../../scripts/build.mjs')) as { build: () => void; BUNDLE: string };
+  if (bundleChecked) return BUNDLE;
+  const newest = (dir: string): number =>
+    Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  let built = 0;
+  try {
+    built = statSync(BUNDLE).mtimeMs;
+  } catch {
+    // not built yet
+  }
+  if (built < Math.max(newest(join(REPO_ROOT, 'src')), newest(join(REPO_ROOT, 'openapi')))) build();
+  bundleChecked = true;
+  return BUNDLE;
+}
+
+export const newToken = () => `imgsrv_${randomBytes(16).toString('hex')}_${randomBytes(32).toString('base64url')}`;
+
+export interface ServerOptions {
+  /** Extra IMGSRV_* settings (the helper sets port, data dir, token and log level). */
+  env?: Record<string, string>;
+  dataDir?: string;
+  token?: string;
+}
+
+/** A real imgsrv process on a random port, with its own data directory. */
+export interface ServerHandle {
+  url: string;
+  token: string;
+  dataDir: string;
+  process: ChildProcess;
+  /** Everything the process printed to stdout so far. */
+  output(): string;
+  /** Resolves when a stdout line matches, rejects if the process exits first. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** SIGKILL, no cleanup: what a crash looks like. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for a graceful exit; returns the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export async function makeDataDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'imgsrv-test-'));
+}
+
+export async function startServer(opts: ServerOptions = {}): Promise<ServerHandle> {
+  const dataDir = opts.dataDir ?? (await makeDataDir());
+  const token = opts.token ?? newToken();
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('IMGSRV_') && v !== undefined) env[k] = v;
+  // As `npm start` runs it (see README: fewer glibc malloc arenas, flatter RSS).
+  Object.assign(env, { MALLOC_ARENA_MAX: '2', IMGSRV_PORT: '0', IMGSRV_DATA_DIR: dataDir, IMGSRV_BOOTSTRAP_TOKEN: token, IMGSRV_LOG_LEVEL: 'warn' }, opts.env);
+
+  const child = spawn(process.execPath, ['--enable-source-maps', await ensureBundle()], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const reap = () => child.kill('SIGKILL');
+  process.once('exit', reap);
+  child.once('exit', () => process.off('exit', reap));
+  let stdout = '';
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const waiters = new Set<() => void>();
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    waiters.forEach((w) => w());
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+
+  const waitForOutput = (pattern: RegExp, timeoutMs = 20_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const m = stdout.match(pattern);
+        if (m) {
+          done();
+          resolve(m);
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no output matching ${pattern} within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        waiters.delete(check);
+      };
+      void exited.then((code) => {
+        if (!waiters.has(check)) return;
+        done();
+        reject(new Error(`server exited (${code}) before printing ${pattern}\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      });
+      waiters.add(check);
+      check();
+    });
+
+  const [, url] = (await waitForOutput(/imgsrv listening on (\S+)/)) as RegExpMatchArray & [string, string];
+  return {
+    url,
+    token,
+    dataDir,
+    process: child,
+    output: () => stdout,
+    waitForOutput,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
