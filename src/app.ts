@@ -12,6 +12,7 @@ import { metaRoutes } from './http/routes/meta.ts';
 import { uploadRoutes } from './http/routes/uploads.ts';
 import { ingestJob } from './jobs/ingest-job.ts';
 import { createJobRunner } from './jobs/runner.ts';
+import { createSweeper } from './jobs/sweeper.ts';
 import { systemClock } from './lib/clock.ts';
 import { createFailpoints } from './lib/failpoints.ts';
 import { instrument } from './lib/instrument.ts';
@@ -25,25 +26,23 @@ import { createSqlMetadataStore } from './store/sql/sql-metadata-store.ts';
 
 export interface App {
   /** Bootstraps the first admin if needed, starts the workers and listens. */
-  start(): Promise<{ url: string; bootstrap: { created: boolean; plaintext?: string } }>;
+  start(): Promise<{ url: string; bootstrap: { created: boolean; renewed: boolean; plaintext?: string } }>;
   /** Stops accepting requests, releases running jobs, closes the store. Idempotent. */
   stop(): Promise<void>;
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
-async function openStore(config: Config): Promise<MetadataStore> {
-  if (config.database.kind === 'postgres') {
-    throw new Error('IMGSRV_DATABASE_URL selects PostgreSQL, which this version does not support yet; use the embedded SQLite default');
-  }
-  return createSqlMetadataStore(await openSqlite(config.database.file));
+async function openStore(database: Config['database']): Promise<MetadataStore> {
+  if (database.kind === 'postgres') throw new Error('unreachable: config.ts refuses PostgreSQL until its store exists');
+  return createSqlMetadataStore(await openSqlite(database.file));
 }
 
 /** The one place that chooses implementations and wires them together. */
 export async function buildApp(config: Config, log: Logger): Promise<App> {
   await mkdir(config.dataDir, { recursive: true });
   const failpoint = createFailpoints(config.failpoints, log);
-  const store = instrument(await openStore(config), 'metadata', log);
+  const store = instrument(await openStore(config.database), 'metadata', log);
   const blobs = instrument(await createFsBlobStore({ root: config.dataDir, failpoint }), 'blobs', log);
   const base = { store, blobs, clock: systemClock, log, newId: randomUUID };
 
@@ -78,15 +77,14 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
     ],
   });
 
-  const sweepMs = Math.min(60_000, Math.max(250, (config.uploadTtlSeconds * 1000) / 4));
-  let sweeper: NodeJS.Timeout | undefined;
+  const sweeper = createSweeper({ sweep: () => ingest.sweep(), intervalMs: Math.min(60_000, Math.max(250, (config.uploadTtlSeconds * 1000) / 4)), log });
   let stopped: Promise<void> | undefined;
 
   return {
     async start() {
       const bootstrap = await auth.bootstrap({ token: config.bootstrapToken, ttlSeconds: config.bootstrapTokenTtlSeconds });
       await runner.start();
-      sweeper = setInterval(() => void ingest.sweep().catch((err: unknown) => log.warn({ err }, 'upload sweep failed')), sweepMs);
+      sweeper.start();
       await server.listen({ host: config.host, port: config.port });
       const { port } = server.server.address() as AddressInfo;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -94,7 +92,7 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
     },
     stop() {
       stopped ??= (async () => {
-        clearInterval(sweeper);
+        await sweeper.stop();
         // In-flight requests get a grace period; a download to a client that stopped reading does not hold shutdown.
         const force = setTimeout(() => server.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
         await server.close();

@@ -34,71 +34,72 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-/** Every variable the server reads, with its default, for the README table and typo warnings. */
-export const SETTINGS = {
+/** Defaults of every setting that has one; the README table lists the same. */
+const DEFAULTS = {
   IMGSRV_HOST: '127.0.0.1',
   IMGSRV_PORT: '8080',
   IMGSRV_DATA_DIR: './data',
-  IMGSRV_DATABASE_URL: 'SQLite file metadata.sqlite in the data dir',
-  IMGSRV_BOOTSTRAP_TOKEN: 'random, printed once',
   IMGSRV_BOOTSTRAP_TOKEN_TTL: String(365 * 86400),
-  IMGSRV_TLS_CERT: 'unset (plain HTTP)',
-  IMGSRV_TLS_KEY: 'unset (plain HTTP)',
-  IMGSRV_PUBLIC_URL: 'http(s)://HOST:PORT',
   IMGSRV_UPLOAD_TTL: '86400',
   IMGSRV_MAX_PART_SIZE: String(5 * 1024 ** 3),
   IMGSRV_MAX_JSON_BODY: String(1024 ** 2),
   IMGSRV_JOB_LEASE: '30',
   IMGSRV_JOB_CONCURRENCY: '2',
   IMGSRV_LOG_LEVEL: 'info',
-  IMGSRV_FAILPOINTS: 'unset',
 } as const;
+/** Settings without a default: unset means "not configured". */
+const OPTIONAL = ['IMGSRV_DATABASE_URL', 'IMGSRV_BOOTSTRAP_TOKEN', 'IMGSRV_TLS_CERT', 'IMGSRV_TLS_KEY', 'IMGSRV_PUBLIC_URL', 'IMGSRV_FAILPOINTS'] as const;
+type Setting = keyof typeof DEFAULTS | (typeof OPTIONAL)[number];
+const KNOWN = new Set<string>([...Object.keys(DEFAULTS), ...OPTIONAL]);
 
 export function loadConfig(env: Env = process.env): Config {
-  const get = (name: keyof typeof SETTINGS) => {
-    const v = env[name];
-    return v === undefined || v.trim() === '' ? undefined : v.trim();
-  };
-  const int = (name: keyof typeof SETTINGS, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+  function get(name: keyof typeof DEFAULTS): string;
+  function get(name: Setting): string | undefined;
+  function get(name: Setting) {
+    const v = env[name]?.trim();
+    return v ? v : (DEFAULTS as Record<string, string>)[name];
+  }
+  const int = (name: keyof typeof DEFAULTS, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const raw = get(name);
-    if (raw === undefined) return fallback;
     if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
       throw new ConfigError(`${name}=${JSON.stringify(raw)} is not an integer between ${min} and ${max}`);
     }
     return Number(raw);
   };
 
-  const dataDir = resolve(get('IMGSRV_DATA_DIR') ?? './data');
-  const logLevel = (get('IMGSRV_LOG_LEVEL') ?? 'info') as LogLevel;
+  const dataDir = resolve(get('IMGSRV_DATA_DIR'));
+  const logLevel = get('IMGSRV_LOG_LEVEL') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`IMGSRV_LOG_LEVEL=${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}`);
 
   const config: Config = {
-    host: get('IMGSRV_HOST') ?? '127.0.0.1',
-    port: int('IMGSRV_PORT', 8080, 0, 65535),
+    host: get('IMGSRV_HOST'),
+    port: int('IMGSRV_PORT', 0, 65535),
     dataDir,
     database: parseDatabaseUrl(get('IMGSRV_DATABASE_URL'), dataDir),
     bootstrapToken: parseBootstrapToken(get('IMGSRV_BOOTSTRAP_TOKEN')),
-    bootstrapTokenTtlSeconds: int('IMGSRV_BOOTSTRAP_TOKEN_TTL', 365 * 86400, 60),
+    bootstrapTokenTtlSeconds: int('IMGSRV_BOOTSTRAP_TOKEN_TTL', 60),
     tls: readTls(get('IMGSRV_TLS_CERT'), get('IMGSRV_TLS_KEY')),
     publicUrl: parsePublicUrl(get('IMGSRV_PUBLIC_URL')),
-    uploadTtlSeconds: int('IMGSRV_UPLOAD_TTL', 86400, 1),
-    maxPartBytes: int('IMGSRV_MAX_PART_SIZE', 5 * 1024 ** 3, 1),
-    maxJsonBytes: int('IMGSRV_MAX_JSON_BODY', 1024 ** 2, 1024, 64 * 1024 ** 2),
-    jobLeaseSeconds: int('IMGSRV_JOB_LEASE', 30, 1, 3600),
-    jobConcurrency: int('IMGSRV_JOB_CONCURRENCY', 2, 1, 64),
+    uploadTtlSeconds: int('IMGSRV_UPLOAD_TTL', 1),
+    maxPartBytes: int('IMGSRV_MAX_PART_SIZE', 1),
+    maxJsonBytes: int('IMGSRV_MAX_JSON_BODY', 1024, 64 * 1024 ** 2),
+    jobLeaseSeconds: int('IMGSRV_JOB_LEASE', 1, 3600),
+    jobConcurrency: int('IMGSRV_JOB_CONCURRENCY', 1, 64),
     logLevel,
-    failpoints: (get('IMGSRV_FAILPOINTS') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    failpoints: (get('IMGSRV_FAILPOINTS') ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };
   return Object.freeze(config);
 }
 
 /** IMGSRV_* names in the environment that the server does not know (likely typos). */
 export const unknownSettings = (env: Env = process.env): string[] =>
-  Object.keys(env).filter((k) => k.startsWith('IMGSRV_') && !(k in SETTINGS));
+  Object.keys(env).filter((k) => k.startsWith('IMGSRV_') && !KNOWN.has(k));
 
 function parseDatabaseUrl(raw: string | undefined, dataDir: string): Config['database'] {
   if (raw === undefined) return { kind: 'sqlite', file: resolve(dataDir, 'metadata.sqlite') };
-  if (/^postgres(ql)?:\/\//.test(raw)) return { kind: 'postgres', url: raw };
+  if (/^postgres(ql)?:\/\//.test(raw)) {
+    throw new ConfigError('IMGSRV_DATABASE_URL selects PostgreSQL, which this version does not support yet; leave it unset for the embedded SQLite store');
+  }
   const m = /^(?:sqlite|file):(?:\/\/)?(.+)$/.exec(raw);
   if (m) return { kind: 'sqlite', file: resolve(m[1]!) };
   throw new ConfigError(`IMGSRV_DATABASE_URL must be sqlite:<path> or postgres://..., not ${JSON.stringify(raw.replace(/\/\/[^@/]*@/, '//***@'))}`);

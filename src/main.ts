@@ -14,9 +14,18 @@ try {
 
 const log = pino({ level: config.logLevel, redact: ['req.headers.authorization'] });
 for (const name of unknownSettings()) log.warn({ name }, 'unknown IMGSRV_ setting ignored (typo?)');
+if (config.bootstrapToken !== undefined && config.bootstrapToken.length < 32) {
+  log.warn({ length: config.bootstrapToken.length }, 'IMGSRV_BOOTSTRAP_TOKEN is short; use at least 32 random characters (openssl rand -hex 32)');
+}
 
 const app = await buildApp(config, log);
-const { url, bootstrap } = await app.start();
+const { url, bootstrap } = await app.start().catch((err: NodeJS.ErrnoException) => {
+  if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
+    process.stderr.write(`imgsrv: cannot listen on ${config.host}:${config.port}: ${err.code}\n`);
+    process.exit(1);
+  }
+  throw err;
+});
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 say(`imgsrv data in ${config.dataDir} (${config.database.kind === 'sqlite' ? `SQLite ${config.database.file}` : 'PostgreSQL'})`);
@@ -25,6 +34,8 @@ if (bootstrap.plaintext) {
   say(`  export TOKEN=${bootstrap.plaintext}`);
 } else if (bootstrap.created) {
   say('imgsrv created principal "admin" (roles auth-manager, content-writer) with the token from IMGSRV_BOOTSTRAP_TOKEN');
+} else if (bootstrap.renewed) {
+  say('imgsrv renewed the expired bootstrap token from IMGSRV_BOOTSTRAP_TOKEN');
 }
 // Printed last: once this line is out, the server is fully started.
 say(`imgsrv listening on ${url}`);

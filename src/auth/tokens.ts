@@ -3,8 +3,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 /**
  * Opaque API tokens: `imgsrv_<id>_<secret>`, where the id (32 hex digits) finds the row and
  * the secret is 256 random bits (base64url). Only sha256(secret) is stored; comparison is in
- * constant time. An operator-chosen bootstrap token in another shape gets an id derived from
- * its hash, so every bearer string maps to one (id, secret) pair.
+ * constant time. A bearer string in any other shape can only be the operator-chosen bootstrap
+ * token (IMGSRV_BOOTSTRAP_TOKEN), stored under the fixed id `bootstrap`: nothing derived from
+ * the secret is ever used as an id, so ids in logs reveal nothing about it.
  */
 const CANONICAL = /^imgsrv_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
 /** Longest bearer value looked at; anything longer is rejected without hashing it. */
@@ -21,10 +22,12 @@ export function generateToken(): TokenParts & { plaintext: string } {
   return { id, secret, plaintext: `imgsrv_${id}_${secret}` };
 }
 
+export const BOOTSTRAP_TOKEN_ID = 'bootstrap';
+
 export function tokenParts(plaintext: string): TokenParts {
   const m = CANONICAL.exec(plaintext);
   if (m) return { id: m[1]!, secret: m[2]! };
-  return { id: `ext-${sha256Hex(plaintext).slice(0, 32)}`, secret: plaintext };
+  return { id: BOOTSTRAP_TOKEN_ID, secret: plaintext };
 }
 
 export const hashSecret = (secret: string): string => sha256Hex(secret);

@@ -53,7 +53,8 @@ export interface BlobStore {
    * Streams `body` into new bytes in the upload's area and returns their key, size and CRC-32.
    * Never touches bytes stored under another key, so concurrent writes of one part number do
    * not interfere. On error or abort nothing is left behind.
-   * @throws payload_too_large after more than `maxBytes` bytes.
+   * @throws payload_too_large after more than `maxBytes` bytes; precondition_failed when the
+   * upload's area was discarded meanwhile.
    */
   putPart(input: { uploadId: string; partNumber: number; body: AsyncIterable<Uint8Array>; maxBytes: number; signal: AbortSignal }): Promise<StoredPart>;
   /** Removes one part's bytes. Idempotent. */
@@ -61,8 +62,9 @@ export interface BlobStore {
   /**
    * Streams the parts in order through sha256 into a temporary file, makes it durable and
    * moves it atomically to `digest` in the CAS. Resolves to `existed` without reading the parts
-   * when the CAS holds the digest already (it only ever holds verified bytes).
-   * @throws invalid (`digest_mismatch`, `size_mismatch`, `part_missing`) and leaves the CAS unchanged.
+   * when the CAS holds the digest already with `size` bytes (it only ever holds verified bytes).
+   * @throws invalid (`digest_mismatch`, `size_mismatch`) and leaves the CAS unchanged;
+   * unavailable (`part_missing`) when a part's bytes are gone, which a retry may not fix.
    */
   promote(input: { uploadId: string; parts: readonly PartRef[]; digest: Digest; size: number; signal: AbortSignal }): Promise<'created' | 'existed'>;
   /** Removes everything stored for an upload session. Idempotent. */

@@ -67,6 +67,19 @@ export function assertAcceptsParts(s: UploadSession, now: Date): void {
   }
 }
 
+/** Bytes the session would hold with `partSize` as part `number`, given what it holds now. */
+export function heldWithout(held: readonly UploadPart[], number: number): number {
+  return held.reduce((n, p) => (p.number === number ? n : n + p.size), 0);
+}
+
+/** A session never holds more bytes than it expects: a client cannot park more on the server. */
+export function assertFitsExpectedSize(s: UploadSession, held: readonly UploadPart[], part: { number: number; size: number }): void {
+  const total = heldWithout(held, part.number) + part.size;
+  if (total > s.expectedSize) {
+    throw new DomainError('payload_too_large', 'upload_too_large', `with part ${part.number} upload ${s.id} would hold ${total} bytes, more than the ${s.expectedSize} it expects`);
+  }
+}
+
 /**
  * Checks a `complete` request against the parts the server holds, as the contract's
  * `CompleteUploadRequest` describes: listed in ascending order, each one held with the same

@@ -62,8 +62,8 @@ export function loadContract({ yaml, document }: ContractSource): Contract {
   const absolute = (schema: unknown): JsonSchema =>
     JSON.parse(JSON.stringify(schema).replace(/"#\/components\/schemas\//g, `"${SCHEMA_ID}#/$defs/`)) as JsonSchema;
 
-  const makeAjv = (options: { coerceTypes: boolean; useDefaults: boolean }) => {
-    const ajv = new Ajv2020({ ...options, strict: true, allErrors: false, allowUnionTypes: true });
+  const makeAjv = (options: { coerceTypes: boolean; useDefaults: boolean; allErrors: boolean }) => {
+    const ajv = new Ajv2020({ ...options, strict: true, allowUnionTypes: true });
     addFormats(ajv);
     ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
     ajv.addFormat('binary', true);
@@ -71,8 +71,10 @@ export function loadContract({ yaml, document }: ContractSource): Contract {
     ajv.addSchema({ $id: SCHEMA_ID, $defs: JSON.parse(JSON.stringify(doc.components.schemas).replace(/"#\/components\/schemas\//g, '"#/$defs/')) as JsonSchema });
     return ajv;
   };
-  const bodyAjv = makeAjv({ coerceTypes: false, useDefaults: true });
-  const paramAjv = makeAjv({ coerceTypes: true, useDefaults: false });
+  // Bodies are at most IMGSRV_MAX_JSON_BODY, so reporting every violation is cheap and helps
+  // (a misspelled field shows up both as missing and as unknown).
+  const bodyAjv = makeAjv({ coerceTypes: false, useDefaults: true, allErrors: true });
+  const paramAjv = makeAjv({ coerceTypes: true, useDefaults: false, allErrors: false });
 
   const operations = new Map<string, Operation>();
   for (const [path, item] of Object.entries(doc.paths)) {

@@ -77,10 +77,12 @@ export async function sendRepresentation(request: FastifyRequest, reply: Fastify
 
 /**
  * Copies `length` bytes from the reader to the response with two pooled buffers: one is read
- * into while the other is being written; a buffer is reused only after the socket took it.
+ * into while the other is being written. A buffer goes back to the pool only when no read into
+ * it and no socket write from it can still be pending.
  */
 async function pump(reader: BlobReader, res: ServerResponse, length: number): Promise<void> {
   const buffers = [acquire(), acquire()];
+  let reading: Promise<number> = Promise.resolve(0);
   let inflight: Promise<void> = Promise.resolve();
   const closed = started(
     new Promise<never>((_, reject) => {
@@ -91,7 +93,8 @@ async function pump(reader: BlobReader, res: ServerResponse, length: number): Pr
     let remaining = length;
     for (let turn = 0; remaining > 0; turn++) {
       const buffer = buffers[turn % 2]!;
-      const n = await Promise.race([reader.read(buffer.subarray(0, Math.min(CHUNK, remaining))), closed]);
+      reading = started(reader.read(buffer.subarray(0, Math.min(CHUNK, remaining))));
+      const n = await Promise.race([reading, closed]);
       if (n === 0) throw new Error(`stored bytes end ${remaining} bytes early`);
       await Promise.race([inflight, closed]);
       inflight = started(write(res, buffer.subarray(0, n)));
@@ -100,11 +103,12 @@ async function pump(reader: BlobReader, res: ServerResponse, length: number): Pr
     await Promise.race([inflight, closed]);
     res.end();
   } finally {
-    // After the client went away a pending write's callback may never come; those buffers stay
-    // with the dead socket (and the GC) instead of going back to the pool.
+    // Closing waits for a read still in flight; after the client went away a pending write's
+    // callback may never come, and those buffers stay with the dead socket (and the GC).
+    await reader.close();
+    await reading.then(yes, yes);
     const written = await Promise.race([inflight.then(yes, yes), closed.then(no, no)]);
     if (written) buffers.forEach(release);
-    await reader.close();
   }
 }
 

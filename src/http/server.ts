@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { isDomainError } from '../domain/errors.ts';
@@ -32,6 +33,13 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     requestTimeout: 0,
     connectionTimeout: 120_000,
     routerOptions: { maxParamLength: 512 },
+    // Requests the HTTP parser rejects (bad Content-Length, oversized headers) get a problem too.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+      if (!socket.writable || err.code === 'ECONNRESET') return socket.destroy();
+      const body = JSON.stringify(problem(status, 'malformed_request', `the request could not be parsed (${err.code ?? 'invalid HTTP'})`));
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   }) as unknown as FastifyInstance;
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? contract.bodyAjv : contract.paramAjv).compile(schema));
@@ -65,7 +73,7 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     if (bodyMediaType) {
       const given = request.headers['content-type']?.split(';')[0]!.trim().toLowerCase();
       if (given !== bodyMediaType) {
-        await sendProblem(reply, problem(415, 'unsupported_media_type', `this operation takes a ${bodyMediaType} body; Content-Type was ${given ? `"${given}"` : 'missing'}`));
+        await sendProblem(reply, problem(415, 'unsupported_media_type', `this operation expects Content-Type: ${bodyMediaType}, not ${given ? `"${given}"` : 'none'}`));
       }
     }
   });

@@ -1,9 +1,8 @@
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Job } from '../domain/job.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { JobQueue } from '../store/metadata-store.ts';
+import { currentOwner, type Owner } from './owner.ts';
 
 /** One kind of durable work. `run` must be safe to re-run from the start after a lost lease. */
 export interface JobHandler {
@@ -23,21 +22,27 @@ export interface JobRunnerOptions {
   concurrency: number;
   clock: Clock;
   log: Logger;
+  /** Lease owner identity; tests pass their own. */
+  owner?: Owner;
 }
 
 export type JobRunner = ReturnType<typeof createJobRunner>;
 
-/** Owner ids name host and pid, so a restarted process can tell which leases died with it. */
-export const newOwnerId = () => `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+/** Why a handler was stopped: another worker holds (or may hold) the job now. */
+class LeaseLost extends Error {
+  override name = 'LeaseLost';
+}
 
 /**
  * Claims jobs from the store and runs them, at most `concurrency` at a time. A running job's
- * lease is renewed every third of `leaseMs`; if renewal finds the lease taken, the handler is
- * aborted. A job that throws is retried with backoff until `maxAttempts`.
+ * lease is renewed every third of `leaseMs`. When renewal finds the lease taken, or has failed
+ * for longer than the lease, the handler is aborted and the job left to whoever holds it now.
+ * A job that throws is retried with backoff until `maxAttempts`.
  */
 export function createJobRunner(opts: JobRunnerOptions) {
   const { store, clock, log } = opts;
-  const owner = newOwnerId();
+  const self = opts.owner ?? currentOwner();
+  const owner = self.id;
   const handlers = new Map(opts.handlers.map((h) => [h.kind, h]));
   const kinds = [...handlers.keys()];
   const active = new Map<string, { done: Promise<void>; abort: AbortController }>();
@@ -49,11 +54,18 @@ export function createJobRunner(opts: JobRunnerOptions) {
 
   async function execute(job: Job, handler: JobHandler, abort: AbortController): Promise<void> {
     const jobLog = log.child({ jobId: job.id, kind: job.kind, attempt: job.attempts });
+    let renewedAt = clock.now().getTime();
     const heartbeat = setInterval(() => {
       store
         .renewJobLease({ id: job.id, owner, leaseMs: opts.leaseMs, now: clock.now() })
-        .then((held) => held || abort.abort(new Error('lease lost to another worker')))
-        .catch((err: unknown) => jobLog.warn({ err }, 'job lease not renewed'));
+        .then((held) => {
+          if (held) renewedAt = clock.now().getTime();
+          else abort.abort(new LeaseLost('the lease was taken by another worker'));
+        })
+        .catch((err: unknown) => {
+          jobLog.warn({ err }, 'job lease not renewed');
+          if (clock.now().getTime() - renewedAt >= opts.leaseMs) abort.abort(new LeaseLost('the lease could not be renewed in time'));
+        });
     }, Math.max(50, opts.leaseMs / 3));
     try {
       jobLog.debug('job started');
@@ -62,7 +74,10 @@ export function createJobRunner(opts: JobRunnerOptions) {
       jobLog.debug('job succeeded');
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      if (!running && abort.signal.aborted) {
+      if (abort.signal.reason instanceof LeaseLost) {
+        // Someone else may be running the job now: neither retry nor give up on its behalf.
+        jobLog.warn({ reason: abort.signal.reason.message }, 'job abandoned: lease lost');
+      } else if (!running && abort.signal.aborted) {
         await store.finishJob({ id: job.id, owner, now: clock.now(), outcome: 'retry', error: 'interrupted by shutdown', retryAt: clock.now() });
         jobLog.info('job released at shutdown');
       } else if (job.attempts >= handler.maxAttempts) {
@@ -127,24 +142,10 @@ export function createJobRunner(opts: JobRunnerOptions) {
   };
 
   async function reclaimDeadLeases(): Promise<void> {
-    const [host, pid] = owner.split(':');
     for (const other of await store.listLeaseOwners()) {
-      const [otherHost, otherPid] = other.split(':');
-      if (otherHost !== host || other === owner) continue;
-      if (otherPid === pid || !isAlive(Number(otherPid))) {
-        const released = await store.releaseLeases({ owner: other, now: clock.now() });
-        log.info({ deadOwner: other, released }, 'reclaimed jobs of a dead process');
-      }
+      if (!self.isDead(other)) continue;
+      const released = await store.releaseLeases({ owner: other, now: clock.now() });
+      log.info({ deadOwner: other, released }, 'reclaimed jobs of a dead process');
     }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -6,7 +6,7 @@ import type { MetadataStore } from '../store/metadata-store.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface AuthServiceDeps extends Pick<ServiceDeps, 'clock' | 'log'> {
-  store: Pick<MetadataStore, 'getApiToken' | 'getPrincipal' | 'bootstrapPrincipal'>;
+  store: Pick<MetadataStore, 'getApiToken' | 'getPrincipal' | 'bootstrapPrincipal' | 'renewExpiredApiToken'>;
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;
@@ -44,19 +44,22 @@ export function createAuthService(deps: AuthServiceDeps) {
     /**
      * When no principal holds `auth-manager`, creates principal `admin` with both roles and an
      * API token: `token` when given (IMGSRV_BOOTSTRAP_TOKEN), otherwise a random one. Returns
-     * the plaintext only when it created a random token, for printing once.
+     * the plaintext only when it created a random token, for printing once. Starting again with
+     * the same IMGSRV_BOOTSTRAP_TOKEN after that token expired renews it (never a revoked one),
+     * so an operator with access to the server's environment cannot be locked out.
      */
-    async bootstrap(input: { token?: string; ttlSeconds: number }): Promise<{ created: boolean; plaintext?: string }> {
+    async bootstrap(input: { token?: string; ttlSeconds: number }): Promise<{ created: boolean; renewed: boolean; plaintext?: string }> {
       const now = clock.now();
       const generated = input.token === undefined ? generateToken() : undefined;
       const plaintext = input.token ?? generated!.plaintext;
       const { id, secret } = tokenParts(plaintext);
+      const expiresAt = new Date(now.getTime() + input.ttlSeconds * 1000);
       const created = await store
         .bootstrapPrincipal({
           principal: { id: BOOTSTRAP_PRINCIPAL_ID, kind: 'user', displayName: 'admin', attributes: { bootstrap: true } },
           roleIds: ['auth-manager', 'content-writer'],
           guardRoleId: 'auth-manager',
-          token: { id, principalId: BOOTSTRAP_PRINCIPAL_ID, name: 'bootstrap', secretHash: hashSecret(secret), expiresAt: new Date(now.getTime() + input.ttlSeconds * 1000), createdAt: now },
+          token: { id, principalId: BOOTSTRAP_PRINCIPAL_ID, name: 'bootstrap', secretHash: hashSecret(secret), expiresAt, createdAt: now },
           now,
         })
         .catch((e: unknown) => {
@@ -64,8 +67,10 @@ export function createAuthService(deps: AuthServiceDeps) {
           if (e instanceof DomainError && e.kind === 'conflict') return false;
           throw e;
         });
-      if (created) deps.log.info({ principalId: BOOTSTRAP_PRINCIPAL_ID, tokenId: id }, 'bootstrap admin created');
-      return { created, plaintext: created && generated ? plaintext : undefined };
+      if (created) deps.log.info({ principalId: BOOTSTRAP_PRINCIPAL_ID }, 'bootstrap admin created');
+      const renewed = !created && input.token !== undefined && (await store.renewExpiredApiToken({ id, secretHash: hashSecret(secret), expiresAt, now }));
+      if (renewed) deps.log.warn({ principalId: BOOTSTRAP_PRINCIPAL_ID }, 'expired bootstrap token renewed from IMGSRV_BOOTSTRAP_TOKEN');
+      return { created, renewed, plaintext: created && generated ? plaintext : undefined };
     },
   };
 }

@@ -37,20 +37,22 @@ export function createIngestService(deps: IngestDeps) {
       }
       if (session?.state !== 'ingesting') return;
       await deps.failpoint('ingest-started');
-      const parts = await store.listUploadParts(uploadId);
+      const blob = { digest: session.expectedDigest, size: session.expectedSize };
       try {
-        const outcome = await blobs.promote({ uploadId, parts, digest: session.expectedDigest, size: session.expectedSize, signal });
-        log.info({ uploadId, digest: session.expectedDigest, size: session.expectedSize, outcome }, 'upload promoted');
+        const parts = await store.listUploadParts(uploadId);
+        const outcome = await blobs.promote({ uploadId, parts, ...blob, signal });
+        log.info({ uploadId, ...blob, outcome }, 'upload promoted');
+        // The parts go before the session turns ready, so `ready` means nothing is left behind. A
+        // crash in between is harmless: the re-run finds the blob in the CAS without the parts.
+        await purgeUploadParts(deps, uploadId);
+        await deps.failpoint('ingest-before-ready');
+        await store.markUploadReady({ uploadId, blob, now: clock.now() });
       } catch (e) {
+        // `invalid` is a verdict on the bytes (digest or size); anything else is retried.
         if (!isDomainError(e) || e.kind !== 'invalid') throw e;
         log.warn({ uploadId, code: e.code, detail: e.detail }, 'upload failed verification');
-        return fail(uploadId, e.detail);
+        await fail(uploadId, e.detail);
       }
-      // The parts go before the session turns ready, so `ready` means nothing is left behind. A crash
-      // in between is harmless: the re-run finds the blob in the CAS and does not need the parts.
-      await purgeUploadParts(deps, uploadId);
-      await deps.failpoint('ingest-before-ready');
-      await store.markUploadReady({ uploadId, blob: { digest: session.expectedDigest, size: session.expectedSize }, now: clock.now() });
     },
 
     /** The ingest job ran out of attempts on infrastructure errors: the session fails with the last one. */

@@ -1,7 +1,7 @@
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError } from '../domain/errors.ts';
-import { assertAcceptsParts, isOpen, selectCompletedParts, type RequestedPart, type UploadPart, type UploadSession } from '../domain/upload.ts';
+import { assertAcceptsParts, heldWithout, isOpen, selectCompletedParts, TERMINAL_STATES, type RequestedPart, type UploadPart, type UploadSession } from '../domain/upload.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { ServiceDeps } from './deps.ts';
 import { INGEST_JOB } from './ingest.ts';
@@ -54,7 +54,7 @@ export function createUploadService(deps: UploadServiceDeps) {
         throw new DomainError('precondition_failed', 'size_contradicts_blob', `${input.expectedDigest} is a trusted blob of ${trusted.size} bytes, not ${input.expectedSize}`);
       }
       if (trusted) {
-        const existing = await store.findReadyUpload(input.expectedDigest);
+        const existing = await store.findReadyUpload(input.expectedDigest, input.expectedSize);
         if (existing) return { view: { session: existing }, created: false };
       }
       const session: UploadSession = {
@@ -85,9 +85,11 @@ export function createUploadService(deps: UploadServiceDeps) {
     async putPart(input: { uploadId: string; partNumber: number; body: AsyncIterable<Uint8Array>; declaredLength?: number; signal: AbortSignal }): Promise<UploadPart> {
       const session = await load(input.uploadId);
       assertAcceptsParts(session, clock.now());
-      const limit = Math.min(deps.maxPartBytes, session.expectedSize);
+      // The session never holds more than it expects, so the part may fill only what is left.
+      const room = session.expectedSize - heldWithout(await store.listUploadParts(session.id), input.partNumber);
+      const limit = Math.min(deps.maxPartBytes, room);
       if (input.declaredLength !== undefined && input.declaredLength > limit) {
-        throw new DomainError('payload_too_large', 'part_too_large', `the part has ${input.declaredLength} bytes; at most ${limit} are accepted for upload ${session.id}`);
+        throw new DomainError('payload_too_large', 'part_too_large', `the part has ${input.declaredLength} bytes; at most ${limit} more are accepted for upload ${session.id}`);
       }
       const stored = await blobs.putPart({ uploadId: session.id, partNumber: input.partNumber, body: input.body, maxBytes: limit, signal: input.signal });
       const part: UploadPart = { number: input.partNumber, size: stored.size, etag: stored.crc32, key: stored.key };
@@ -95,7 +97,11 @@ export function createUploadService(deps: UploadServiceDeps) {
       try {
         ({ replaced } = await store.putUploadPart({ uploadId: session.id, part, now: clock.now() }));
       } catch (e) {
-        await blobs.deletePart(session.id, part).catch((err: unknown) => log.warn({ err, uploadId: session.id }, 'orphan part not deleted'));
+        // The session ended (abort, expiry, complete) while the bytes streamed in: drop them, and
+        // the whole area if the session no longer keeps parts (the write may have recreated it).
+        const current = await store.getUpload(session.id);
+        const drop = current && TERMINAL_STATES.includes(current.state) ? blobs.discard(session.id) : blobs.deletePart(session.id, part);
+        await drop.catch((err: unknown) => log.warn({ err, uploadId: session.id }, 'orphan part not deleted'));
         throw e;
       }
       if (replaced) {

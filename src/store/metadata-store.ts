@@ -23,15 +23,16 @@ export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, Au
 export interface UploadRepository {
   insertUpload(session: UploadSession): Promise<void>;
   getUpload(id: string): Promise<UploadSession | undefined>;
-  /** The most recently created `ready` session for a digest, if any. */
-  findReadyUpload(digest: Digest): Promise<UploadSession | undefined>;
+  /** The most recently created `ready` session for a digest and size, if any. */
+  findReadyUpload(digest: Digest, size: number): Promise<UploadSession | undefined>;
   /** Parts currently recorded for a session, ascending by number. */
   listUploadParts(uploadId: string): Promise<UploadPart[]>;
   /**
    * Records (or replaces) a part and moves the session to `uploading`, bumping its revision.
    * Returns the part it replaced, whose bytes the caller now owns and should delete.
    * @throws not_found for an unknown session; precondition_failed when the session does not
-   * accept parts at `now` (see `assertAcceptsParts`).
+   * accept parts at `now` (see `assertAcceptsParts`); payload_too_large when the session would
+   * hold more bytes than it expects (see `assertFitsExpectedSize`).
    */
   putUploadPart(input: { uploadId: string; part: UploadPart; now: Date }): Promise<{ replaced?: UploadPart }>;
   /**
@@ -48,6 +49,7 @@ export interface UploadRepository {
   /**
    * Records the verified blob and moves the session `ingesting` → `ready`, atomically.
    * Idempotent: recording a blob that exists already keeps the first record.
+   * @throws invalid (`size_mismatch`) when the digest is recorded with another size.
    */
   markUploadReady(input: { uploadId: string; blob: { digest: Digest; size: number }; now: Date }): Promise<void>;
   /** Open sessions whose `expiresAt` has passed become `aborted`; returns their ids. */
@@ -91,6 +93,11 @@ export interface AuthRepository {
   /** @throws conflict when the id exists. */
   insertApiToken(token: ApiToken): Promise<void>;
   getApiToken(id: string): Promise<ApiToken | undefined>;
+  /**
+   * Extends an expired, unrevoked token whose secret hash equals `secretHash` until
+   * `expiresAt`. Returns whether it did; a revoked token is never brought back.
+   */
+  renewExpiredApiToken(input: { id: string; secretHash: string; expiresAt: Date; now: Date }): Promise<boolean>;
   /**
    * Creates principal, roles and token in one transaction, unless some principal holding
    * `roleId` already exists. Returns whether it created them; safe against concurrent starts.

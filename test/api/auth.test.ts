@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
 import { makeDataDir, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
-import { seedPrincipal } from '../helpers/store.ts';
+import { seedPrincipal, withStore } from '../helpers/store.ts';
 
 const begin = { expected_digest: `sha256:${'1'.repeat(64)}`, expected_size_bytes: 1 };
 
@@ -98,6 +98,34 @@ describe('bootstrap', () => {
       assert.doesNotMatch(second.output(), /TOKEN=/, 'the token is printed only when created');
       assert.equal((await apiClient({ url: second.url, token }).post('/v1/uploads', begin)).status, 201);
       await second.stop();
+    } finally {
+      await removeDir(dataDir);
+    }
+  });
+
+  it('renews an expired bootstrap token when started again with it, but not a revoked one', async () => {
+    const server = await startServer({ token: 'operator-chosen-bootstrap-secret-1234' });
+    const { dataDir, token } = server;
+    try {
+      await server.stop();
+      await withStore(dataDir, async (store) => {
+        const row = (await store.getApiToken('bootstrap'))!;
+        await store.insertApiToken({ ...row, id: 'spare', expiresAt: new Date(Date.now() + 3600_000) });
+      });
+      const db = new Database(join(dataDir, 'metadata.sqlite'));
+      db.prepare("update api_tokens set expires_at = ? where id = 'bootstrap'").run(Date.now() - 1000);
+      db.close();
+      const again = await startServer({ dataDir, token });
+      assert.match(again.output(), /renewed the expired bootstrap token/);
+      assert.equal((await apiClient(again).post('/v1/uploads', begin)).status, 201);
+      await again.stop();
+      const revoke = new Database(join(dataDir, 'metadata.sqlite'));
+      revoke.prepare("update api_tokens set expires_at = ?, revoked_at = ? where id = 'bootstrap'").run(Date.now() - 1000, Date.now());
+      revoke.close();
+      const third = await startServer({ dataDir, token });
+      assert.doesNotMatch(third.output(), /renewed/);
+      assert.equal((await apiClient(third).post('/v1/uploads', begin)).status, 401);
+      await third.stop();
     } finally {
       await removeDir(dataDir);
     }

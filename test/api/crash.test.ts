@@ -85,6 +85,41 @@ describe('SIGKILL during promotion leaves no partial blob and the upload complet
   });
 });
 
+describe('a blob file without its record (crash between rename and commit)', () => {
+  it('is not trusted by a session claiming the digest with another size; the real upload completes', async () => {
+    const dataDir = await makeDataDir();
+    let server = await startServer({ dataDir, env: { IMGSRV_FAILPOINTS: 'ingest-before-ready' } });
+    try {
+      const api = apiClient(server);
+      const bytes = random(1000);
+      const digest = sha256(bytes);
+      const honest = await beginAndPut(api, bytes, 1);
+      await api.post(`/v1/uploads/${honest.id}/complete`, { parts: honest.listed });
+      await server.waitForOutput(/failpoint reached: ingest-before-ready/);
+      assert.ok(existsSync(blobFile(dataDir, digest)), 'the verified file is at its address, its record not yet written');
+
+      const liar = await api.post('/v1/uploads', { expected_digest: digest, expected_size_bytes: 5 });
+      assert.equal(liar.status, 201);
+      const put = await api.put(`/v1/uploads/${liar.json.id}/parts/1`, { body: Buffer.from('junk!'), headers: octets });
+      await api.post(`/v1/uploads/${liar.json.id}/complete`, { parts: [{ number: 1, etag: put.json.etag, size_bytes: 5 }] });
+      const failed = await waitForUpload(api, liar.json.id);
+      assert.equal(failed.state, 'failed');
+      assert.match(failed.failure_reason, /is stored with 1000 bytes, not the 5 this upload expects/);
+      await server.kill();
+
+      server = await startServer({ dataDir, token: server.token });
+      const restarted = apiClient(server);
+      assert.equal((await waitForUpload(restarted, honest.id)).state, 'ready');
+      assert.ok((await restarted.get(`/v1/blobs/${digest}`)).bytes.equals(bytes), 'served whole, with its true size');
+      assert.equal((await restarted.post('/v1/uploads', { expected_digest: digest, expected_size_bytes: 1000 })).json.id, honest.id);
+      assert.equal((await restarted.post('/v1/uploads', { expected_digest: digest, expected_size_bytes: 5 })).status, 412);
+    } finally {
+      await server.stop();
+      await removeDir(dataDir);
+    }
+  });
+});
+
 describe('SIGKILL during a part upload', () => {
   it('keeps the parts that arrived; the interrupted part is simply sent again', async () => {
     const dataDir = await makeDataDir();

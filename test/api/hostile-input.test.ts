@@ -83,7 +83,7 @@ describe('hostile input gets a 4xx problem, never a 500', () => {
   it('refuses a part larger than the session expects', async () => {
     const res = await api.put(`/v1/uploads/${open}/parts/2`, { body: random(101), headers: octets });
     assert.equal(res.status, 413);
-    assert.match(res.json.detail, /at most 100/);
+    assert.match(res.json.detail, /at most 90 more are accepted/, 'part 10000 already holds 10 of the 100 bytes');
     // Without a Content-Length the limit is enforced while streaming.
     const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(`${server.url}/v1/uploads/${open}/parts/3`, { method: 'PUT', headers: { ...octets, authorization: `Bearer ${server.token}`, 'transfer-encoding': 'chunked' } }, (res) => {
@@ -98,6 +98,29 @@ describe('hostile input gets a 4xx problem, never a 500', () => {
     assert.equal(JSON.parse(chunked.body).code, 'part_too_large');
     const held = (await api.get(`/v1/uploads/${open}`)).json.received_parts.map((p: { part_number: number }) => p.part_number);
     assert.ok(!held.includes(2) && !held.includes(3));
+  });
+
+  it('never lets a session hold more bytes than it expects', async () => {
+    const id = (await api.post('/v1/uploads', { expected_digest: sha256(random(4)), expected_size_bytes: 100 })).json.id;
+    assert.equal((await api.put(`/v1/uploads/${id}/parts/1`, { body: random(60), headers: octets })).status, 200);
+    const over = await api.put(`/v1/uploads/${id}/parts/2`, { body: random(41), headers: octets });
+    assert.equal(over.status, 413);
+    assert.match(over.json.detail, /at most 40 more are accepted/);
+    assert.equal((await api.put(`/v1/uploads/${id}/parts/2`, { body: random(40), headers: octets })).status, 200);
+    assert.equal((await api.put(`/v1/uploads/${id}/parts/1`, { body: random(60), headers: octets })).status, 200, 'a re-sent part replaces its own bytes');
+  });
+
+  it('answers requests the HTTP parser rejects with a problem', async () => {
+    const { connect } = await import('node:net');
+    const { port } = new URL(server.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(`PUT /v1/uploads/${open}/parts/1 HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n`));
+      let text = '';
+      socket.setEncoding('utf8').on('data', (d: string) => (text += d)).on('end', () => resolve(text)).on('error', reject);
+    });
+    assert.match(raw, /^HTTP\/1\.1 400 /);
+    assert.match(raw, /content-type: application\/problem\+json/i);
+    assert.equal(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).status, 400);
   });
 
   it('answers 404 for unknown sessions and 400 for ids that are not UUIDs, including traversal attempts', async () => {

@@ -64,6 +64,21 @@ describe('configuration errors', () => {
   });
 });
 
+describe('start-up failures', () => {
+  it('say in one line that the port is taken', async () => {
+    const taken = await startServer();
+    try {
+      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IMGSRV_')));
+      const r = spawnSync(process.execPath, ['dist/main.mjs'], { cwd: REPO_ROOT, env: { ...clean, IMGSRV_PORT: new URL(taken.url).port, IMGSRV_DATA_DIR: join(taken.dataDir, 'second'), IMGSRV_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr.trim(), /^imgsrv: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE$/);
+    } finally {
+      await taken.stop();
+      await removeDir(taken.dataDir);
+    }
+  });
+});
+
 describe('HTTPS', () => {
   it('speaks TLS only when a certificate and key are configured', async () => {
     const dir = await makeDataDir();

@@ -78,7 +78,7 @@ export function describeBlobStore(name: string, makeFixture: () => Promise<BlobS
       setTimeout(() => abort.abort(), 20);
       await assert.rejects(aborted);
       // Both failed writes left nothing: promoting the empty area finds no parts at all.
-      await rejectsWith(store.promote({ uploadId: id, parts: [{ number: 1, key: 'a'.repeat(32) }], digest: sha256(Buffer.alloc(0)), size: 0, signal: neverAborted() }), 'invalid', 'part_missing');
+      await rejectsWith(store.promote({ uploadId: id, parts: [{ number: 1, key: 'a'.repeat(32) }], digest: sha256(Buffer.alloc(0)), size: 0, signal: neverAborted() }), 'unavailable', 'part_missing');
     });
 
     it('promotes several parts in order into one verified blob, readable by range', async () => {

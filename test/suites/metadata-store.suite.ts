@@ -23,7 +23,7 @@ function session(overrides: Partial<UploadSession> = {}): UploadSession {
   return {
     id: randomUUID(),
     expectedDigest: sha256(random(16)),
-    expectedSize: 100,
+    expectedSize: 1000,
     state: 'created',
     revision: 0,
     expiresAt: at(3600),
@@ -93,6 +93,16 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
         assert.deepEqual((await store.listUploadParts(s.id)).map((p) => [p.number, p.size]), [[1, 50], [2, 60]]);
       });
 
+      it('never lets a session hold more bytes than it expects', async () => {
+        const s = session({ expectedSize: 100 });
+        await store.insertUpload(s);
+        await store.putUploadPart({ uploadId: s.id, part: part(1, 60), now: at(1) });
+        await rejectsWith(store.putUploadPart({ uploadId: s.id, part: part(2, 41), now: at(1) }), 'payload_too_large', 'upload_too_large');
+        await store.putUploadPart({ uploadId: s.id, part: part(2, 40), now: at(1) });
+        await store.putUploadPart({ uploadId: s.id, part: part(1, 60), now: at(2) });
+        assert.deepEqual((await store.listUploadParts(s.id)).map((p) => p.size), [60, 40], 'replacing a part counts only the new bytes');
+      });
+
       it('refuses parts for unknown, finished or expired sessions', async () => {
         await rejectsWith(store.putUploadPart({ uploadId: randomUUID(), part: part(1), now: at(1) }), 'not_found');
         const expired = session({ expiresAt: at(10) });
@@ -138,16 +148,22 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
         const s = session({ expectedDigest: digest, state: 'ingesting', expectedSize: 32 });
         await store.insertUpload(s);
         assert.equal(await store.getBlob(digest), undefined);
-        assert.equal(await store.findReadyUpload(digest), undefined);
+        assert.equal(await store.findReadyUpload(digest, 32), undefined);
         await store.markUploadReady({ uploadId: s.id, blob: { digest, size: 32 }, now: at(5) });
         await store.markUploadReady({ uploadId: s.id, blob: { digest, size: 32 }, now: at(9) });
         assert.deepEqual(await store.getBlob(digest), { digest, size: 32, createdAt: at(5) });
-        assert.equal((await store.findReadyUpload(digest))?.id, s.id);
+        assert.equal((await store.findReadyUpload(digest, 32))?.id, s.id);
         const twin = session({ expectedDigest: digest, state: 'ingesting', expectedSize: 32, createdAt: at(6) });
         await store.insertUpload(twin);
         await store.markUploadReady({ uploadId: twin.id, blob: { digest, size: 32 }, now: at(7) });
         assert.deepEqual((await store.getBlob(digest))?.createdAt, at(5), 'the first record stays');
-        assert.equal((await store.findReadyUpload(digest))?.id, twin.id, 'the newest ready session is found');
+        assert.equal((await store.findReadyUpload(digest, 32))?.id, twin.id, 'the newest ready session is found');
+        assert.equal(await store.findReadyUpload(digest, 33), undefined, 'a ready session of another size is not this blob');
+        const liar = session({ expectedDigest: digest, state: 'ingesting', expectedSize: 5 });
+        await store.insertUpload(liar);
+        await rejectsWith(store.markUploadReady({ uploadId: liar.id, blob: { digest, size: 5 }, now: at(8) }), 'invalid', 'size_mismatch');
+        assert.equal((await store.getUpload(liar.id))!.state, 'ingesting', 'nothing changed');
+        assert.deepEqual((await store.getBlob(digest))?.size, 32);
       });
 
       it('expires open sessions past their deadline and lists finished sessions until purged', async () => {
@@ -265,6 +281,22 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
         assert.deepEqual(await store.getApiToken(t.id), t);
         await rejectsWith(store.insertApiToken(t), 'conflict');
         assert.equal(await store.getApiToken('missing'), undefined);
+      });
+
+      it('renews an expired token only with its own secret, and never a revoked one', async () => {
+        await store.insertPrincipal({ id: 'p1', kind: 'user', displayName: 'u', attributes: {}, now: at(0) });
+        const expired = { ...token('p1', 'expired'), expiresAt: at(10) };
+        const revoked = { ...token('p1', 'revoked'), expiresAt: at(10), revokedAt: at(5) };
+        const live = { ...token('p1', 'live'), expiresAt: at(100) };
+        for (const t of [expired, revoked, live]) await store.insertApiToken(t);
+        const renew = (id: string, secretHash = 'ab'.repeat(32)) => store.renewExpiredApiToken({ id, secretHash, expiresAt: at(1000), now: at(20) });
+        assert.equal(await renew('expired', 'cd'.repeat(32)), false);
+        assert.equal(await renew('revoked'), false);
+        assert.equal(await renew('live'), false);
+        assert.equal(await renew('missing'), false);
+        assert.equal(await renew('expired'), true);
+        assert.deepEqual((await store.getApiToken('expired'))!.expiresAt, at(1000));
+        assert.deepEqual((await store.getApiToken('live'))!.expiresAt, at(100));
       });
 
       it('bootstraps once: only while no principal holds the guard role', async () => {

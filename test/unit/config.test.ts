@@ -26,7 +26,6 @@ describe('configuration', () => {
       IMGSRV_HOST: '0.0.0.0',
       IMGSRV_PORT: '0',
       IMGSRV_DATA_DIR: dir,
-      IMGSRV_DATABASE_URL: 'postgres://u@db/imgsrv',
       IMGSRV_BOOTSTRAP_TOKEN: 'operator-token',
       IMGSRV_TLS_CERT: join(dir, 'cert.pem'),
       IMGSRV_TLS_KEY: join(dir, 'key.pem'),
@@ -36,7 +35,6 @@ describe('configuration', () => {
       IMGSRV_FAILPOINTS: 'a, b',
     });
     assert.equal(c.port, 0);
-    assert.deepEqual(c.database, { kind: 'postgres', url: 'postgres://u@db/imgsrv' });
     assert.equal(c.bootstrapToken, 'operator-token');
     assert.match(c.tls!.cert, /BEGIN CERTIFICATE/);
     assert.equal(c.publicUrl, 'https://images.example.com');
@@ -53,6 +51,7 @@ describe('configuration', () => {
       { IMGSRV_UPLOAD_TTL: '-5' },
       { IMGSRV_LOG_LEVEL: 'loud' },
       { IMGSRV_DATABASE_URL: 'mysql://x' },
+      { IMGSRV_DATABASE_URL: 'postgres://u@db/imgsrv' },
       { IMGSRV_PUBLIC_URL: 'images.example.com' },
       { IMGSRV_PUBLIC_URL: 'https://x/?q=1' },
       { IMGSRV_TLS_CERT: '/nonexistent.pem' },

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { Job } from '../../src/domain/job.ts';
+import { currentOwner } from '../../src/jobs/owner.ts';
 import { createJobRunner, type JobHandler } from '../../src/jobs/runner.ts';
 import { systemClock } from '../../src/lib/clock.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
@@ -111,16 +111,80 @@ describe('job runner', () => {
 
   it('reclaims at start the jobs of a dead process on this host', async () => {
     const id = await enqueue();
-    const deadOwner = `${hostname()}:999999:deadbeef`;
+    const [host, boot, pidns] = currentOwner().id.split(':');
+    const deadOwner = `${host}:${boot}:${pidns}:999999:deadbeef`;
     await store.claimJob({ kinds: ['test'], owner: deadOwner, leaseMs: 3_600_000, now: systemClock.now() });
     const liveElsewhere = await enqueue('other');
     await store.claimJob({ kinds: ['other'], owner: 'another-host:1:cafe', leaseMs: 3_600_000, now: systemClock.now() });
     const r = runner({ kind: 'test', maxAttempts: 3, run: async () => {}, giveUp: async () => {} });
     await r.start();
-    await until(async () => (await store.getJob(id))?.state === 'succeeded');
-    await r.stop();
+    try {
+      await until(async () => (await store.getJob(id))?.state === 'succeeded');
+    } finally {
+      await r.stop();
+    }
     assert.equal((await store.getJob(liveElsewhere))?.state, 'running', 'leases of other hosts are left to expire');
     await store.releaseLeases({ owner: 'another-host:1:cafe', now: systemClock.now() });
+  });
+
+  it('stops a handler whose lease was taken, without retrying or giving up on its behalf', async () => {
+    let gaveUp = false;
+    let aborted = false;
+    const r = runner(
+      {
+        kind: 'test',
+        maxAttempts: 1,
+        run: (_job, signal) =>
+          new Promise((_, reject) =>
+            signal.addEventListener('abort', () => {
+              aborted = true;
+              reject(signal.reason as Error);
+            }),
+          ),
+        giveUp: async () => void (gaveUp = true),
+      },
+      90,
+    );
+    const id = await enqueue();
+    await r.start();
+    try {
+      r.notify();
+      await until(async () => (await store.getJob(id))?.state === 'running');
+      const first = (await store.getJob(id))!.leaseOwner!;
+      await store.releaseLeases({ owner: first, now: systemClock.now() });
+      await store.claimJob({ kinds: ['test'], owner: 'successor', leaseMs: 60_000, now: systemClock.now() });
+      await until(async () => aborted);
+    } finally {
+      await r.stop();
+    }
+    assert.equal(gaveUp, false, 'the last attempt was not given up: the successor owns the job');
+    const job = (await store.getJob(id))!;
+    assert.equal(job.leaseOwner, 'successor');
+    assert.equal(job.state, 'running');
+    await store.finishJob({ id, owner: 'successor', now: systemClock.now(), outcome: 'succeeded' });
+  });
+
+  it('stops a handler whose lease cannot be renewed for longer than the lease', async () => {
+    let aborted = false;
+    const failing = { ...store, renewJobLease: async () => Promise.reject(new Error('database is locked')) };
+    const r = createJobRunner({
+      store: failing,
+      handlers: [{ kind: 'test', maxAttempts: 5, run: (_job, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => ((aborted = true), reject(signal.reason as Error)))), giveUp: async () => {} }],
+      leaseMs: 120,
+      pollMs: 20,
+      concurrency: 1,
+      clock: systemClock,
+      log,
+    });
+    const id = await enqueue();
+    await r.start();
+    try {
+      r.notify();
+      await until(async () => aborted);
+    } finally {
+      await r.stop();
+    }
+    await store.releaseLeases({ owner: (await store.getJob(id))!.leaseOwner!, now: systemClock.now() });
   });
 
   it('puts running jobs back in the queue at shutdown', async () => {
@@ -144,5 +208,19 @@ describe('job runner', () => {
     assert.equal(job.state, 'queued');
     assert.equal(job.leaseOwner, undefined);
     assert.equal(job.lastError, 'interrupted by shutdown');
+  });
+});
+
+describe('lease owners', () => {
+  it('are dead only on this boot, in this pid namespace, when their pid is gone or is ours', () => {
+    const me = currentOwner();
+    const [host, boot, pidns, pid] = me.id.split(':');
+    assert.equal(me.isDead(me.id), false);
+    assert.equal(me.isDead(`${host}:${boot}:${pidns}:${pid}:othernonce`), true, 'our own pid under another nonce is a predecessor');
+    assert.equal(me.isDead(`${host}:${boot}:${pidns}:999999:x`), true);
+    assert.equal(me.isDead(`${host}:${boot}:${pidns}:1:x`), false, 'pid 1 is alive');
+    assert.equal(me.isDead(`${host}:${boot}:pid4026531999:${pid}:x`), false, 'another pid namespace (a container) cannot be judged');
+    assert.equal(me.isDead(`${host}:other-boot:${pidns}:999999:x`), false, 'another boot or machine cannot be judged');
+    assert.equal(me.isDead(`elsewhere:${boot}:${pidns}:999999:x`), false);
   });
 });

@@ -28,12 +28,8 @@ export async function createFsBlobStore({ root, failpoint = async () => {} }: Fs
 
   const store: BlobStore = {
     async stat(digest) {
-      try {
-        return { size: (await stat(blobPath(root, digest))).size };
-      } catch (e) {
-        if (code(e) === 'ENOENT') return undefined;
-        throw e;
-      }
+      const size = await sizeOf(blobPath(root, digest));
+      return size === undefined ? undefined : { size };
     },
 
     async open(digest, range) {
@@ -66,6 +62,8 @@ export async function createFsBlobStore({ root, failpoint = async () => {} }: Fs
         await pipeline(body, meter, createWriteStream(file, { flags: 'wx', highWaterMark: COPY_CHUNK }), { signal });
       } catch (e) {
         await rm(file, { force: true });
+        if (code(e) === 'ENOENT') throw new DomainError('precondition_failed', 'upload_area_gone', `upload ${uploadId} ended while part ${partNumber} was being written`);
+        if (code(e) === 'EFBIG') throw new DomainError('payload_too_large', 'part_too_large', 'the part exceeds the largest file this storage accepts');
         throw e;
       }
       return { key, size, crc32: crc.toString(16).padStart(8, '0') };
@@ -77,7 +75,11 @@ export async function createFsBlobStore({ root, failpoint = async () => {} }: Fs
 
     async promote({ uploadId, parts, digest, size, signal }) {
       const target = blobPath(root, digest);
-      if (await exists(target)) return 'existed';
+      const stored = await sizeOf(target);
+      if (stored !== undefined) {
+        if (stored !== size) throw new DomainError('invalid', 'size_mismatch', `${digest} is stored with ${stored} bytes, not the ${size} this upload expects`);
+        return 'existed';
+      }
       // One part is its own temporary file: verify and sync it in place, then rename it (no copy).
       const single = parts.length === 1 ? partPath(root, uploadId, parts[0]!.number, parts[0]!.key) : undefined;
       const temp = single ?? promoteTempPath(root, uploadId, randomBytes(16).toString('hex'));
@@ -176,7 +178,7 @@ function partsReader(root: string, uploadId: string, parts: readonly PartRef[]) 
           try {
             current = await open(partPath(root, uploadId, part.number, part.key), 'r');
           } catch (e) {
-            if (code(e) === 'ENOENT') throw new DomainError('invalid', 'part_missing', `the bytes of part ${part.number} are missing`);
+            if (code(e) === 'ENOENT') throw new DomainError('unavailable', 'part_missing', `the bytes of part ${part.number} are missing`);
             throw e;
           }
         }
@@ -209,7 +211,7 @@ async function hashInPlace(file: string, signal: AbortSignal) {
   try {
     fh = await open(file, 'r+');
   } catch (e) {
-    if (code(e) === 'ENOENT') throw new DomainError('invalid', 'part_missing', 'the bytes of the only part are missing');
+    if (code(e) === 'ENOENT') throw new DomainError('unavailable', 'part_missing', 'the bytes of the only part are missing');
     throw e;
   }
   const buffer = Buffer.allocUnsafe(COPY_CHUNK);
@@ -257,12 +259,11 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
+async function sizeOf(file: string): Promise<number | undefined> {
   try {
-    await stat(file);
-    return true;
+    return (await stat(file)).size;
   } catch (e) {
-    if (code(e) === 'ENOENT') return false;
+    if (code(e) === 'ENOENT') return undefined;
     throw e;
   }
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { digestHex, parseDigest, type Digest } from '../../domain/digest.ts';
 import { DomainError } from '../../domain/errors.ts';
+import { MAX_PART_NUMBER, MIN_PART_NUMBER } from '../../domain/upload.ts';
 
 /**
  * The only file that knows where bytes live in the data directory:
@@ -34,8 +35,8 @@ export function blobPath(root: string, digest: Digest): string {
 export const uploadDir = (root: string, uploadId: string) => join(uploadsDir(root), checked(uploadId, UUID, 'upload_id'));
 
 export function partPath(root: string, uploadId: string, partNumber: number, key: string): string {
-  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10_000) {
-    throw new DomainError('invalid', 'invalid_part_number', `part number ${partNumber} is outside 1..10000`);
+  if (!Number.isInteger(partNumber) || partNumber < MIN_PART_NUMBER || partNumber > MAX_PART_NUMBER) {
+    throw new DomainError('invalid', 'invalid_part_number', `part number ${partNumber} is outside ${MIN_PART_NUMBER}..${MAX_PART_NUMBER}`);
   }
   return join(uploadDir(root, uploadId), `part-${String(partNumber).padStart(5, '0')}-${checked(key, KEY, 'part_key')}`);
 }

@@ -64,7 +64,8 @@ export function uploadRoutes(deps: { contract: Contract; uploads: UploadService;
       'completeUpload',
       { action: 'uploads.write' },
       async (request) => {
-        const parts: RequestedPart[] = request.body.parts.map((p) => ({ number: p.number, etag: p.etag, size: p.size_bytes }));
+        // An etag may come back in its quoted HTTP form; the value inside the quotes is the etag.
+        const parts: RequestedPart[] = request.body.parts.map((p) => ({ number: p.number, etag: p.etag.replace(/^"(.+)"$/, '$1'), size: p.size_bytes }));
         return uploadDto(await uploads.complete({ uploadId: request.params.upload_id, parts }));
       },
     );

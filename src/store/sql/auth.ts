@@ -70,6 +70,18 @@ export function sqlAuth(a: SqlAdapter): AuthRepository {
       return row && tokenFromRow(row);
     },
 
+    async renewExpiredApiToken({ id, secretHash, expiresAt, now }) {
+      const r = await db
+        .updateTable('api_tokens')
+        .set({ expires_at: expiresAt.getTime() })
+        .where('id', '=', id)
+        .where('secret_hash', '=', secretHash)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '<=', now.getTime())
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
+
     bootstrapPrincipal({ principal, roleIds, guardRoleId, token, now }) {
       return a.transaction(async (tx) => {
         const guard = await tx.selectFrom('principal_roles').select('principal_id').where('role_id', '=', guardRoleId).limit(1).executeTakeFirst();

@@ -1,7 +1,7 @@
 import type { ExpressionBuilder } from 'kysely';
 import type { JobQueue } from '../metadata-store.ts';
 import type { SqlAdapter } from './adapter.ts';
-import { jobFromRow } from './rows.ts';
+import { jobFromRow, jobToRow } from './rows.ts';
 import type { Database } from './schema.ts';
 
 /** Queued and due, or running under a lease that has lapsed. */
@@ -21,23 +21,8 @@ const runnableAt =
 export function sqlJobs(a: SqlAdapter): JobQueue {
   const { db } = a;
   return {
-    async enqueueJob({ id, kind, payload, now }) {
-      await db
-        .insertInto('jobs')
-        .values({
-          id,
-          kind,
-          payload: JSON.stringify(payload),
-          state: 'queued',
-          attempts: 0,
-          lease_owner: null,
-          lease_expires_at: null,
-          run_after: now.getTime(),
-          last_error: null,
-          created_at: now.getTime(),
-          updated_at: now.getTime(),
-        })
-        .execute();
+    async enqueueJob({ now, ...job }) {
+      await db.insertInto('jobs').values(jobToRow(job, now)).execute();
     },
 
     async getJob(id) {

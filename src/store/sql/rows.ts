@@ -1,7 +1,7 @@
 import type { ApiToken, Principal, PrincipalKind } from '../../domain/auth.ts';
 import type { BlobRecord } from '../../domain/blob.ts';
 import type { Digest } from '../../domain/digest.ts';
-import type { Job, JobPayload, JobState } from '../../domain/job.ts';
+import type { Job, JobPayload, JobState, NewJob } from '../../domain/job.ts';
 import type { UploadPart, UploadSession, UploadState } from '../../domain/upload.ts';
 import type { ApiTokensTable, BlobsTable, JobsTable, PrincipalsTable, UploadPartsTable, UploadsTable } from './schema.ts';
 
@@ -54,6 +54,20 @@ export const blobFromRow = (r: BlobsTable): BlobRecord => ({
   digest: r.digest as Digest,
   size: num(r.size),
   createdAt: date(r.created_at),
+});
+
+export const jobToRow = (job: NewJob, now: Date): JobsTable => ({
+  id: job.id,
+  kind: job.kind,
+  payload: JSON.stringify(job.payload),
+  state: 'queued',
+  attempts: 0,
+  lease_owner: null,
+  lease_expires_at: null,
+  run_after: now.getTime(),
+  last_error: null,
+  created_at: now.getTime(),
+  updated_at: now.getTime(),
 });
 
 export const jobFromRow = (r: JobsTable): Job =>

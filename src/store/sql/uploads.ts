@@ -1,10 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Digest } from '../../domain/digest.ts';
 import { DomainError } from '../../domain/errors.ts';
-import { assertAcceptsParts, OPEN_STATES, TERMINAL_STATES } from '../../domain/upload.ts';
+import { assertAcceptsParts, assertFitsExpectedSize, OPEN_STATES, TERMINAL_STATES } from '../../domain/upload.ts';
 import type { BlobIndex, UploadRepository } from '../metadata-store.ts';
 import type { SqlAdapter } from './adapter.ts';
-import { blobFromRow, partFromRow, uploadFromRow, uploadToRow } from './rows.ts';
+import { blobFromRow, jobToRow, partFromRow, uploadFromRow, uploadToRow } from './rows.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -24,11 +24,12 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
       return row && uploadFromRow(row);
     },
 
-    async findReadyUpload(digest) {
+    async findReadyUpload(digest, size) {
       const row = await db
         .selectFrom('uploads')
         .selectAll()
         .where('expected_digest', '=', digest)
+        .where('expected_size', '=', size)
         .where('state', '=', 'ready')
         .orderBy('created_at', 'desc')
         .limit(1)
@@ -50,13 +51,11 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
       return a.transaction(async (tx) => {
         const row = await selectUpload(tx, uploadId);
         if (!row) throw new DomainError('not_found', 'upload_not_found', `upload ${uploadId} does not exist`);
-        assertAcceptsParts(uploadFromRow(row), now);
-        const previous = await tx
-          .selectFrom('upload_parts')
-          .select(['part_number', 'size', 'etag', 'storage_key'])
-          .where('upload_id', '=', uploadId)
-          .where('part_number', '=', part.number)
-          .executeTakeFirst();
+        const session = uploadFromRow(row);
+        assertAcceptsParts(session, now);
+        const held = (await tx.selectFrom('upload_parts').select(['part_number', 'size', 'etag', 'storage_key']).where('upload_id', '=', uploadId).execute()).map(partFromRow);
+        assertFitsExpectedSize(session, held, part);
+        const previous = held.find((p) => p.number === part.number);
         const values = { size: part.size, etag: part.etag, storage_key: part.key, updated_at: now.getTime() };
         await tx
           .insertInto('upload_parts')
@@ -68,7 +67,7 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
           .set((eb) => ({ state: 'uploading', revision: eb('revision', '+', 1), updated_at: now.getTime() }))
           .where('id', '=', uploadId)
           .execute();
-        return { replaced: previous && partFromRow(previous) };
+        return { replaced: previous };
       });
     },
 
@@ -84,22 +83,7 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
         if (Number(moved.numUpdatedRows) !== 1) return false;
         const keep = parts.map((p) => p.number);
         await tx.deleteFrom('upload_parts').where('upload_id', '=', uploadId).where('part_number', 'not in', keep).execute();
-        await tx
-          .insertInto('jobs')
-          .values({
-            id: job.id,
-            kind: job.kind,
-            payload: JSON.stringify(job.payload),
-            state: 'queued',
-            attempts: 0,
-            lease_owner: null,
-            lease_expires_at: null,
-            run_after: now.getTime(),
-            last_error: null,
-            created_at: now.getTime(),
-            updated_at: now.getTime(),
-          })
-          .execute();
+        await tx.insertInto('jobs').values(jobToRow(job, now)).execute();
         return true;
       });
     },
@@ -122,6 +106,10 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
           .values({ digest: blob.digest, size: blob.size, created_at: now.getTime() })
           .onConflict((oc) => oc.column('digest').doNothing())
           .execute();
+        const recorded = await tx.selectFrom('blobs').select('size').where('digest', '=', blob.digest).executeTakeFirstOrThrow();
+        if (Number(recorded.size) !== blob.size) {
+          throw new DomainError('invalid', 'size_mismatch', `${blob.digest} is a trusted blob of ${Number(recorded.size)} bytes, not ${blob.size}`);
+        }
         await tx
           .updateTable('uploads')
           .set({ state: 'ready', failure_reason: null, updated_at: now.getTime() })
