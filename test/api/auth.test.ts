@@ -1,25 +1,20 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { apiClient, type ApiClient } from '../helpers/client.ts';
-import { makeDataDir, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { apiClient } from '../helpers/client.ts';
+import { useServer } from '../helpers/suite.ts';
+import { makeDataDir, removeDir, startServer } from '../helpers/server.ts';
 import { seedPrincipal, withStore } from '../helpers/store.ts';
 
 const begin = { expected_digest: `sha256:${'1'.repeat(64)}`, expected_size_bytes: 1 };
 
 describe('bearer authentication and roles', () => {
-  let server: ServerHandle;
-  let api: ApiClient;
-  before(async () => {
-    server = await startServer();
-    api = apiClient(server);
-  });
-  after(() => server.stop());
+  const ctx = useServer();
 
   it('requires a token on every bearerAuth operation (401 with WWW-Authenticate: Bearer)', async () => {
-    const id = (await api.post('/v1/uploads', begin)).json.id;
+    const id = (await ctx.api.post('/v1/uploads', begin)).json.id;
     const calls: [string, string, object?][] = [
       ['POST', '/v1/uploads', { json: begin }],
       ['PUT', `/v1/uploads/${id}/parts/1`, { body: 'x', headers: { 'content-type': 'application/octet-stream' } }],
@@ -27,18 +22,18 @@ describe('bearer authentication and roles', () => {
       ['POST', `/v1/uploads/${id}/abort`],
     ];
     for (const [method, path, opts] of calls) {
-      const res = await api.request(method, path, { ...opts, token: null });
+      const res = await ctx.api.request(method, path, { ...opts, token: null });
       assert.equal(res.status, 401, `${method} ${path}`);
       assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="imgsrv"');
       assert.match(res.json.detail, /Authorization: Bearer/);
     }
-    assert.equal((await api.get(`/v1/uploads/${id}`, { token: null })).status, 200, 'the contract leaves GET of a session public');
+    assert.equal((await ctx.api.get(`/v1/uploads/${id}`, { token: null })).status, 200, 'the contract leaves GET of a session public');
   });
 
   it('rejects malformed, unknown, expired and revoked tokens', async () => {
-    const expired = await seedPrincipal(server.dataDir, { roles: ['content-writer'], expiresInMs: -1000 });
-    const revoked = await seedPrincipal(server.dataDir, { roles: ['content-writer'], revoked: true });
-    const [, id] = server.token.split('_');
+    const expired = await seedPrincipal(ctx.server.dataDir, { roles: ['content-writer'], expiresInMs: -1000 });
+    const revoked = await seedPrincipal(ctx.server.dataDir, { roles: ['content-writer'], revoked: true });
+    const [, id] = ctx.server.token.split('_');
     const cases: [Record<string, string>, RegExp][] = [
       [{ authorization: 'Basic YWRtaW46YWRtaW4=' }, /must be "Bearer <token>"/],
       [{ authorization: 'Bearer' }, /must be "Bearer <token>"/],
@@ -49,28 +44,28 @@ describe('bearer authentication and roles', () => {
       [{ authorization: `Bearer ${revoked}` }, /revoked/],
     ];
     for (const [headers, detail] of cases) {
-      const res = await api.request('POST', '/v1/uploads', { json: begin, headers, token: null });
+      const res = await ctx.api.request('POST', '/v1/uploads', { json: begin, headers, token: null });
       assert.equal(res.status, 401, headers.authorization!.slice(0, 40));
       assert.match(res.json.detail, detail);
       assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="imgsrv", error="invalid_token"');
     }
-    assert.equal((await api.request('POST', '/v1/uploads', { json: begin, headers: { authorization: `bearer ${server.token}` }, token: null })).status, 201, 'the scheme is case-insensitive');
+    assert.equal((await ctx.api.request('POST', '/v1/uploads', { json: begin, headers: { authorization: `bearer ${ctx.server.token}` }, token: null })).status, 201, 'the scheme is case-insensitive');
   });
 
   it('answers 403 when the token is valid but no role grants the action', async () => {
-    const authOnly = await seedPrincipal(server.dataDir, { roles: ['auth-manager'] });
-    const none = await seedPrincipal(server.dataDir, { roles: [] });
+    const authOnly = await seedPrincipal(ctx.server.dataDir, { roles: ['auth-manager'] });
+    const none = await seedPrincipal(ctx.server.dataDir, { roles: [] });
     for (const token of [authOnly, none]) {
-      const res = await api.post('/v1/uploads', begin, { token });
+      const res = await ctx.api.post('/v1/uploads', begin, { token });
       assert.equal(res.status, 403);
       assert.match(res.json.detail, /holds no role that allows uploads\.write/);
     }
-    const writer = await seedPrincipal(server.dataDir, { roles: ['content-writer'] });
-    assert.equal((await api.post('/v1/uploads', begin, { token: writer })).status, 201);
+    const writer = await seedPrincipal(ctx.server.dataDir, { roles: ['content-writer'] });
+    assert.equal((await ctx.api.post('/v1/uploads', begin, { token: writer })).status, 201);
   });
 
   it('never logs the token', () => {
-    assert.ok(!server.output().includes(server.token.split('_')[2]!));
+    assert.ok(!ctx.server.output().includes(ctx.server.token.split('_')[2]!));
   });
 });
 

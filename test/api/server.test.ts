@@ -3,45 +3,39 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { apiClient, type ApiClient } from '../helpers/client.ts';
-import { makeDataDir, REPO_ROOT, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { useServer } from '../helpers/suite.ts';
+import { makeDataDir, REPO_ROOT, removeDir, startServer } from '../helpers/server.ts';
 
 describe('health, readiness and the served contract', () => {
-  let server: ServerHandle;
-  let api: ApiClient;
-  before(async () => {
-    server = await startServer();
-    api = apiClient(server);
-  });
-  after(() => server.stop());
+  const ctx = useServer();
 
   it('reports liveness and readiness', async () => {
-    assert.deepEqual((await api.get('/healthz', { token: null })).json, { status: 'ok' });
-    assert.deepEqual((await api.get('/readyz', { token: null })).json, { status: 'ready' });
+    assert.deepEqual((await ctx.api.get('/healthz', { token: null })).json, { status: 'ok' });
+    assert.deepEqual((await ctx.api.get('/readyz', { token: null })).json, { status: 'ready' });
   });
 
   it('is not ready while the blob storage cannot be written, and recovers', async () => {
-    const tmp = join(server.dataDir, 'tmp');
+    const tmp = join(ctx.server.dataDir, 'tmp');
     await rm(tmp, { recursive: true });
     await writeFile(tmp, 'not a directory');
-    const res = await api.get('/readyz', { token: null });
+    const res = await ctx.api.get('/readyz', { token: null });
     assert.equal(res.status, 503);
     assert.match(res.json.detail, /blobs unavailable/);
-    assert.equal((await api.get('/healthz')).status, 200, 'the process is still alive');
+    assert.equal((await ctx.api.get('/healthz')).status, 200, 'the process is still alive');
     await rm(tmp);
     await mkdir(tmp);
-    assert.equal((await api.get('/readyz')).status, 200);
+    assert.equal((await ctx.api.get('/readyz')).status, 200);
   });
 
   it('serves the contract it validates against, as YAML and JSON', async () => {
-    const yaml = await api.get('/openapi/v1.yaml', { token: null });
+    const yaml = await ctx.api.get('/openapi/v1.yaml', { token: null });
     assert.equal(yaml.status, 200);
     assert.match(yaml.headers.get('content-type')!, /^application\/yaml/);
     const text = yaml.bytes.toString('utf8');
     assert.equal(text, await readFile(join(REPO_ROOT, 'openapi/imgsrv-v1.yaml'), 'utf8'));
-    const json = await api.get('/openapi.json', { token: null });
+    const json = await ctx.api.get('/openapi.json', { token: null });
     assert.deepEqual(json.json, parse(text));
   });
 });

@@ -1,30 +1,23 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
 import { random, sha256, split } from '../helpers/bytes.ts';
-import { apiClient, type ApiClient } from '../helpers/client.ts';
-import { startServer, type ServerHandle } from '../helpers/server.ts';
+import { useServer } from '../helpers/suite.ts';
 import { uploadBytes, waitForUpload } from '../helpers/uploads.ts';
 
 const octets = { 'content-type': 'application/octet-stream' };
 
 describe('uploads', () => {
-  let server: ServerHandle;
-  let api: ApiClient;
-  before(async () => {
-    server = await startServer({ env: { IMGSRV_UPLOAD_TTL: '3' } });
-    api = apiClient(server);
-  });
-  after(() => server.stop());
+  const ctx = useServer({ env: { IMGSRV_UPLOAD_TTL: '3' } });
 
   const begin = async (bytes: Buffer, extra: Record<string, unknown> = {}) => {
-    const res = await api.post('/v1/uploads', { expected_digest: sha256(bytes), expected_size_bytes: bytes.length, ...extra });
+    const res = await ctx.api.post('/v1/uploads', { expected_digest: sha256(bytes), expected_size_bytes: bytes.length, ...extra });
     assert.equal(res.status, 201, JSON.stringify(res.json));
     return res;
   };
-  const putPart = (id: string, n: number, body: Buffer) => api.put(`/v1/uploads/${id}/parts/${n}`, { body, headers: octets });
+  const putPart = (id: string, n: number, body: Buffer) => ctx.api.put(`/v1/uploads/${id}/parts/${n}`, { body, headers: octets });
 
   it('uploads 64 MiB in 3 parts, verifies it and serves it whole and by ranges', async () => {
     const bytes = random(64 * 1024 * 1024);
@@ -43,21 +36,21 @@ describe('uploads', () => {
       assert.deepEqual(put.json, { upload_id: id, part_number: i + 1, etag: crc32(chunks[i]!).toString(16).padStart(8, '0'), size_bytes: chunks[i]!.length });
       listed.push({ number: i + 1, etag: put.json.etag, size_bytes: put.json.size_bytes });
     }
-    const uploading = await api.get(`/v1/uploads/${id}`, { token: null });
+    const uploading = await ctx.api.get(`/v1/uploads/${id}`, { token: null });
     assert.equal(uploading.json.state, 'uploading');
     assert.deepEqual(
       uploading.json.received_parts.map((p: { part_number: number }) => p.part_number),
       [1, 2, 3],
     );
-    const completed = await api.post(`/v1/uploads/${id}/complete`, { parts: listed });
+    const completed = await ctx.api.post(`/v1/uploads/${id}/complete`, { parts: listed });
     assert.equal(completed.status, 200);
     assert.ok(['completed', 'ingesting', 'ready'].includes(completed.json.state));
-    const ready = await waitForUpload(api, id);
+    const ready = await waitForUpload(ctx.api, id);
     assert.equal(ready.state, 'ready');
     assert.equal(ready.received_parts, undefined, 'parts are gone once the blob is trusted');
-    assert.deepEqual(await readdir(join(server.dataDir, 'uploads')), [], 'the session area was removed');
+    assert.deepEqual(await readdir(join(ctx.server.dataDir, 'uploads')), [], 'the session area was removed');
 
-    const whole = await api.get(`/v1/blobs/${sha256(bytes)}`, { token: null });
+    const whole = await ctx.api.get(`/v1/blobs/${sha256(bytes)}`, { token: null });
     assert.equal(whole.status, 200);
     assert.ok(whole.bytes.equals(bytes));
     for (const [range, start, end] of [
@@ -66,17 +59,17 @@ describe('uploads', () => {
       [`bytes=${bytes.length - 5}-`, bytes.length - 5, bytes.length - 1],
       ['bytes=-1048576', bytes.length - 1048576, bytes.length - 1],
     ] as const) {
-      const part = await api.get(`/v1/blobs/${sha256(bytes)}`, { token: null, headers: { range } });
+      const part = await ctx.api.get(`/v1/blobs/${sha256(bytes)}`, { token: null, headers: { range } });
       assert.equal(part.status, 206, range);
       assert.equal(part.headers.get('content-range'), `bytes ${start}-${end}/${bytes.length}`);
       assert.ok(part.bytes.equals(bytes.subarray(start, end + 1)), range);
     }
 
-    const again = await api.post('/v1/uploads', { expected_digest: sha256(bytes), expected_size_bytes: bytes.length });
+    const again = await ctx.api.post('/v1/uploads', { expected_digest: sha256(bytes), expected_size_bytes: bytes.length });
     assert.equal(again.status, 200, 'a trusted digest short-circuits');
     assert.equal(again.json.state, 'ready');
     assert.equal(again.json.id, id, 'the session that made it ready is returned');
-    const conflicting = await api.post('/v1/uploads', { expected_digest: sha256(bytes), expected_size_bytes: bytes.length + 1 });
+    const conflicting = await ctx.api.post('/v1/uploads', { expected_digest: sha256(bytes), expected_size_bytes: bytes.length + 1 });
     assert.equal(conflicting.status, 412);
     assert.match(conflicting.json.detail, /trusted blob of 67108864 bytes/);
   });
@@ -87,13 +80,13 @@ describe('uploads', () => {
     const wrong = await putPart(json.id, 1, random(20_000));
     const right = await putPart(json.id, 1, bytes);
     assert.notEqual(wrong.json.etag, right.json.etag);
-    const stale = await api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: wrong.json.etag, size_bytes: 20_000 }] });
+    const stale = await ctx.api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: wrong.json.etag, size_bytes: 20_000 }] });
     assert.equal(stale.status, 412);
     assert.match(stale.json.detail, /does not match the part the server holds/);
-    const ok = await api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: right.json.etag, size_bytes: 20_000 }] });
+    const ok = await ctx.api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: right.json.etag, size_bytes: 20_000 }] });
     assert.equal(ok.status, 200);
-    assert.equal((await waitForUpload(api, json.id)).state, 'ready');
-    const files = await readdir(join(server.dataDir, 'uploads'));
+    assert.equal((await waitForUpload(ctx.api, json.id)).state, 'ready');
+    const files = await readdir(join(ctx.server.dataDir, 'uploads'));
     assert.ok(!files.includes(json.id), 'replaced and final parts are removed');
   });
 
@@ -102,9 +95,9 @@ describe('uploads', () => {
     const { json } = await begin(bytes);
     const put = await putPart(json.id, 1, bytes);
     const list = { parts: [{ number: 1, etag: put.json.etag, size_bytes: 1000 }] };
-    assert.equal((await api.post(`/v1/uploads/${json.id}/complete`, list)).status, 200);
-    await waitForUpload(api, json.id);
-    const again = await api.post(`/v1/uploads/${json.id}/complete`, list);
+    assert.equal((await ctx.api.post(`/v1/uploads/${json.id}/complete`, list)).status, 200);
+    await waitForUpload(ctx.api, json.id);
+    const again = await ctx.api.post(`/v1/uploads/${json.id}/complete`, list);
     assert.equal(again.status, 200);
     assert.equal(again.json.state, 'ready');
   });
@@ -114,33 +107,33 @@ describe('uploads', () => {
     const { json } = await begin(claimed);
     const other = random(5000);
     const put = await putPart(json.id, 1, other);
-    await api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: put.json.etag, size_bytes: 5000 }] });
-    const failed = await waitForUpload(api, json.id);
+    await ctx.api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: put.json.etag, size_bytes: 5000 }] });
+    const failed = await waitForUpload(ctx.api, json.id);
     assert.equal(failed.state, 'failed');
     assert.match(failed.failure_reason, new RegExp(`digest ${sha256(other)}, not the expected ${sha256(claimed)}`));
-    assert.equal((await api.get(`/v1/blobs/${sha256(claimed)}`)).status, 404);
-    assert.equal((await api.get(`/v1/blobs/${sha256(other)}`)).status, 404);
-    const complete = await api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: put.json.etag, size_bytes: 5000 }] });
+    assert.equal((await ctx.api.get(`/v1/blobs/${sha256(claimed)}`)).status, 404);
+    assert.equal((await ctx.api.get(`/v1/blobs/${sha256(other)}`)).status, 404);
+    const complete = await ctx.api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: put.json.etag, size_bytes: 5000 }] });
     assert.equal(complete.status, 200, 'failed is terminal: complete reports it');
     assert.equal(complete.json.state, 'failed');
     assert.equal((await putPart(json.id, 1, claimed)).status, 412);
     // Recovery: a new session for the same digest.
-    assert.equal((await uploadBytes(api, claimed)).session.state, 'ready');
+    assert.equal((await uploadBytes(ctx.api, claimed)).session.state, 'ready');
   });
 
   it('aborts open sessions idempotently, and refuses to abort one that completed', async () => {
     const bytes = random(100);
     const { json } = await begin(bytes);
     await putPart(json.id, 1, bytes);
-    const aborted = await api.post(`/v1/uploads/${json.id}/abort`);
+    const aborted = await ctx.api.post(`/v1/uploads/${json.id}/abort`);
     assert.equal(aborted.status, 200);
     assert.equal(aborted.json.state, 'aborted');
     assert.equal(aborted.json.failure_reason, 'aborted by the client');
-    assert.equal((await api.post(`/v1/uploads/${json.id}/abort`)).status, 200);
+    assert.equal((await ctx.api.post(`/v1/uploads/${json.id}/abort`)).status, 200);
     assert.equal((await putPart(json.id, 1, bytes)).status, 412);
-    assert.equal((await api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: 'x', size_bytes: 100 }] })).status, 412);
-    const done = await uploadBytes(api, random(10));
-    const refused = await api.post(`/v1/uploads/${done.session.id}/abort`);
+    assert.equal((await ctx.api.post(`/v1/uploads/${json.id}/complete`, { parts: [{ number: 1, etag: 'x', size_bytes: 100 }] })).status, 412);
+    const done = await uploadBytes(ctx.api, random(10));
+    const refused = await ctx.api.post(`/v1/uploads/${done.session.id}/abort`);
     assert.equal(refused.status, 412);
     assert.match(refused.json.detail, /is ready; only created or uploading sessions can be aborted/);
   });
@@ -149,11 +142,11 @@ describe('uploads', () => {
     const bytes = random(1000);
     const { json } = await begin(bytes);
     await putPart(json.id, 1, bytes);
-    assert.ok((await readdir(join(server.dataDir, 'uploads'))).includes(json.id));
-    const expired = await waitForUpload(api, json.id, ['aborted'], 15_000);
+    assert.ok((await readdir(join(ctx.server.dataDir, 'uploads'))).includes(json.id));
+    const expired = await waitForUpload(ctx.api, json.id, ['aborted'], 15_000);
     assert.match(expired.failure_reason, /expired/);
     const deadline = Date.now() + 5000;
-    while ((await readdir(join(server.dataDir, 'uploads'))).includes(json.id)) {
+    while ((await readdir(join(ctx.server.dataDir, 'uploads'))).includes(json.id)) {
       assert.ok(Date.now() < deadline, 'parts of an expired session are removed');
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -165,19 +158,19 @@ describe('uploads', () => {
     const [a, b] = await Promise.all([begin(bytes), begin(bytes)]);
     const parts = await Promise.all([a, b].map((s) => putPart(s.json.id, 1, bytes)));
     await Promise.all(
-      [a, b].map((s, i) => api.post(`/v1/uploads/${s.json.id}/complete`, { parts: [{ number: 1, etag: parts[i]!.json.etag, size_bytes: bytes.length }] })),
+      [a, b].map((s, i) => ctx.api.post(`/v1/uploads/${s.json.id}/complete`, { parts: [{ number: 1, etag: parts[i]!.json.etag, size_bytes: bytes.length }] })),
     );
-    const states = await Promise.all([a, b].map((s) => waitForUpload(api, s.json.id)));
+    const states = await Promise.all([a, b].map((s) => waitForUpload(ctx.api, s.json.id)));
     assert.deepEqual(states.map((s) => s.state), ['ready', 'ready']);
     const hex = sha256(bytes).slice(7);
-    assert.deepEqual(await readdir(join(server.dataDir, 'blobs', 'sha256', hex.slice(0, 2))), [hex]);
-    assert.ok((await api.get(`/v1/blobs/${sha256(bytes)}`)).bytes.equals(bytes));
+    assert.deepEqual(await readdir(join(ctx.server.dataDir, 'blobs', 'sha256', hex.slice(0, 2))), [hex]);
+    assert.ok((await ctx.api.get(`/v1/blobs/${sha256(bytes)}`)).bytes.equals(bytes));
   });
 
   it('accepts an empty blob', async () => {
-    const { session, digest } = await uploadBytes(api, Buffer.alloc(0));
+    const { session, digest } = await uploadBytes(ctx.api, Buffer.alloc(0));
     assert.equal(session.state, 'ready');
-    const res = await api.get(`/v1/blobs/${digest}`);
+    const res = await ctx.api.get(`/v1/blobs/${digest}`);
     assert.equal(res.status, 200);
     assert.equal(res.bytes.length, 0);
   });
