@@ -20,6 +20,12 @@ export interface StoredPart {
   crc32: string;
 }
 
+/**
+ * The key of a part written in place, into the upload's assembly at its declared offset. Such
+ * bytes are replaced by a re-sent part and removed with the area, never on their own.
+ */
+export const PLACED_PART_KEY = 'placed';
+
 /** Names one part write within an upload's area. */
 export interface PartRef {
   number: number;
@@ -50,23 +56,35 @@ export interface BlobStore {
    */
   open(digest: Digest, range?: ByteRange): Promise<BlobReader>;
   /**
-   * Streams `body` into new bytes in the upload's area and returns their key, size and CRC-32.
-   * Never touches bytes stored under another key, so concurrent writes of one part number do
-   * not interfere. On error or abort nothing is left behind.
-   * @throws payload_too_large after more than `maxBytes` bytes; precondition_failed when the
+   * Streams `body` into the upload's area and returns the part's key, size and CRC-32.
+   * Without `placement`, the bytes get a new key of their own: concurrent writes of one part
+   * number never interfere, and on error or abort nothing is left behind. With `placement`, the
+   * part must have exactly `placement.size` bytes and is written into the upload's assembly at
+   * `placement.offset` (key `PLACED_PART_KEY`); writes of one part are serialised, the last wins.
+   * @throws payload_too_large after more than `maxBytes` (or `placement.size`) bytes;
+   * invalid (`part_size_mismatch`) when a placed part ends short; precondition_failed when the
    * upload's area was discarded meanwhile.
    */
-  putPart(input: { uploadId: string; partNumber: number; body: AsyncIterable<Uint8Array>; maxBytes: number; signal: AbortSignal }): Promise<StoredPart>;
+  putPart(input: {
+    uploadId: string;
+    partNumber: number;
+    body: AsyncIterable<Uint8Array>;
+    maxBytes: number;
+    placement?: { offset: number; size: number };
+    signal: AbortSignal;
+  }): Promise<StoredPart>;
   /** Removes one part's bytes. Idempotent. */
   deletePart(uploadId: string, part: PartRef): Promise<void>;
   /**
    * Streams the parts in order through sha256 into a temporary file, makes it durable and
-   * moves it atomically to `digest` in the CAS. Resolves to `existed` without reading the parts
-   * when the CAS holds the digest already with `size` bytes (it only ever holds verified bytes).
+   * moves it atomically to `digest` in the CAS. Placed parts (`placed`) and a single part are
+   * already that file: they are verified, synced and moved without a copy. Resolves to
+   * `existed` without reading the parts when the CAS holds the digest already with `size`
+   * bytes (it only ever holds verified bytes).
    * @throws invalid (`digest_mismatch`, `size_mismatch`) and leaves the CAS unchanged;
    * unavailable (`part_missing`) when a part's bytes are gone, which a retry may not fix.
    */
-  promote(input: { uploadId: string; parts: readonly PartRef[]; digest: Digest; size: number; signal: AbortSignal }): Promise<'created' | 'existed'>;
+  promote(input: { uploadId: string; parts: readonly PartRef[]; placed: boolean; digest: Digest; size: number; signal: AbortSignal }): Promise<'created' | 'existed'>;
   /** Removes everything stored for an upload session. Idempotent. */
   discard(uploadId: string): Promise<void>;
   /** Removes a blob from the CAS. Idempotent. */

@@ -28,6 +28,8 @@ export interface UploadSession {
   state: UploadState;
   mediaTypeHint?: string;
   filenameHint?: string;
+  /** Declared fixed part size: parts are then written in place (see `partLayout`). */
+  partSize?: number;
   failureReason?: string;
   /** Bumped by every part write; `complete` commits only the part list it verified. */
   revision: number;
@@ -65,6 +67,21 @@ export function assertAcceptsParts(s: UploadSession, now: Date): void {
   if (isExpired(s, now)) {
     throw new DomainError('precondition_failed', 'upload_expired', `upload ${s.id} expired at ${s.expiresAt.toISOString()}; begin a new upload`);
   }
+}
+
+/**
+ * With a declared part size, part n (1-based) of N = ceil(expectedSize / partSize) parts starts at
+ * (n - 1) * partSize and has exactly partSize bytes, the last one the remainder; an empty upload
+ * has one empty part. Without one, parts may have any size and no fixed place.
+ */
+export function partLayout(s: UploadSession, number: number): { offset: number; size: number } | undefined {
+  if (s.partSize === undefined) return undefined;
+  const count = Math.max(1, Math.ceil(s.expectedSize / s.partSize));
+  if (number > count) {
+    throw new DomainError('invalid', 'part_number_out_of_range', `upload ${s.id} has ${count} parts of ${s.partSize} bytes; there is no part ${number}`);
+  }
+  const offset = (number - 1) * s.partSize;
+  return { offset, size: Math.min(s.partSize, s.expectedSize - offset) };
 }
 
 /** Bytes the session would hold with `partSize` as part `number`, given what it holds now. */

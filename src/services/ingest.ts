@@ -40,7 +40,7 @@ export function createIngestService(deps: IngestDeps) {
       const blob = { digest: session.expectedDigest, size: session.expectedSize };
       try {
         const parts = await store.listUploadParts(uploadId);
-        const outcome = await blobs.promote({ uploadId, parts, ...blob, signal });
+        const outcome = await blobs.promote({ uploadId, parts, placed: session.partSize !== undefined, ...blob, signal });
         log.info({ uploadId, ...blob, outcome }, 'upload promoted');
         // The parts go before the session turns ready, so `ready` means nothing is left behind. A
         // crash in between is harmless: the re-run finds the blob in the CAS without the parts.

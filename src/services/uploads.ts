@@ -1,7 +1,7 @@
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError } from '../domain/errors.ts';
-import { assertAcceptsParts, heldWithout, isOpen, selectCompletedParts, TERMINAL_STATES, type RequestedPart, type UploadPart, type UploadSession } from '../domain/upload.ts';
+import { assertAcceptsParts, heldWithout, isOpen, MAX_PART_NUMBER, partLayout, selectCompletedParts, TERMINAL_STATES, type RequestedPart, type UploadPart, type UploadSession } from '../domain/upload.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { ServiceDeps } from './deps.ts';
 import { INGEST_JOB } from './ingest.ts';
@@ -47,8 +47,16 @@ export function createUploadService(deps: UploadServiceDeps) {
      * "If the expected digest already exists as a trusted CAS blob, the initial POST
      * /v1/uploads may short-circuit and return a session already in ready."
      */
-    async begin(input: { expectedDigest: Digest; expectedSize: number; mediaTypeHint?: string; filenameHint?: string }): Promise<{ view: UploadView; created: boolean }> {
+    async begin(input: { expectedDigest: Digest; expectedSize: number; partSize?: number; mediaTypeHint?: string; filenameHint?: string }): Promise<{ view: UploadView; created: boolean }> {
       const now = clock.now();
+      if (input.partSize !== undefined) {
+        if (input.partSize > deps.maxPartBytes) {
+          throw new DomainError('invalid', 'part_size_too_large', `part_size_bytes ${input.partSize} exceeds the largest accepted part (${deps.maxPartBytes} bytes)`);
+        }
+        if (Math.ceil(input.expectedSize / input.partSize) > MAX_PART_NUMBER) {
+          throw new DomainError('invalid', 'too_many_parts', `${input.expectedSize} bytes in parts of ${input.partSize} need more than ${MAX_PART_NUMBER} parts`);
+        }
+      }
       const trusted = await store.getBlob(input.expectedDigest);
       if (trusted && trusted.size !== input.expectedSize) {
         throw new DomainError('precondition_failed', 'size_contradicts_blob', `${input.expectedDigest} is a trusted blob of ${trusted.size} bytes, not ${input.expectedSize}`);
@@ -64,6 +72,7 @@ export function createUploadService(deps: UploadServiceDeps) {
         state: trusted ? 'ready' : 'created',
         mediaTypeHint: input.mediaTypeHint,
         filenameHint: input.filenameHint,
+        partSize: input.partSize,
         revision: 0,
         expiresAt: new Date(now.getTime() + deps.uploadTtlMs),
         createdAt: now,
@@ -85,13 +94,17 @@ export function createUploadService(deps: UploadServiceDeps) {
     async putPart(input: { uploadId: string; partNumber: number; body: AsyncIterable<Uint8Array>; declaredLength?: number; signal: AbortSignal }): Promise<UploadPart> {
       const session = await load(input.uploadId);
       assertAcceptsParts(session, clock.now());
+      const placement = partLayout(session, input.partNumber);
+      if (placement && input.declaredLength !== undefined && input.declaredLength !== placement.size) {
+        throw new DomainError('invalid', 'part_size_mismatch', `part ${input.partNumber} of upload ${session.id} must have exactly ${placement.size} bytes, not ${input.declaredLength}`);
+      }
       // The session never holds more than it expects, so the part may fill only what is left.
       const room = session.expectedSize - heldWithout(await store.listUploadParts(session.id), input.partNumber);
       const limit = Math.min(deps.maxPartBytes, room);
       if (input.declaredLength !== undefined && input.declaredLength > limit) {
         throw new DomainError('payload_too_large', 'part_too_large', `the part has ${input.declaredLength} bytes; at most ${limit} more are accepted for upload ${session.id}`);
       }
-      const stored = await blobs.putPart({ uploadId: session.id, partNumber: input.partNumber, body: input.body, maxBytes: limit, signal: input.signal });
+      const stored = await blobs.putPart({ uploadId: session.id, partNumber: input.partNumber, body: input.body, maxBytes: limit, placement, signal: input.signal });
       const part: UploadPart = { number: input.partNumber, size: stored.size, etag: stored.crc32, key: stored.key };
       let replaced: UploadPart | undefined;
       try {

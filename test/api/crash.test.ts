@@ -11,10 +11,12 @@ import { waitForUpload } from '../helpers/uploads.ts';
 
 const octets = { 'content-type': 'application/octet-stream' };
 
-async function beginAndPut(api: ApiClient, bytes: Buffer, parts: number) {
-  const begin = await api.post('/v1/uploads', { expected_digest: sha256(bytes), expected_size_bytes: bytes.length });
+/** Uploads the parts; `placed` declares a fixed part size, so the parts are written in place. */
+async function beginAndPut(api: ApiClient, bytes: Buffer, parts: number, placed = false) {
+  const chunks = split(bytes, parts);
+  const begin = await api.post('/v1/uploads', { expected_digest: sha256(bytes), expected_size_bytes: bytes.length, ...(placed && { part_size_bytes: chunks[0]!.length }) });
   const listed = [];
-  for (const [i, chunk] of split(bytes, parts).entries()) {
+  for (const [i, chunk] of chunks.entries()) {
     const put = await api.put(`/v1/uploads/${begin.json.id}/parts/${i + 1}`, { body: chunk, headers: octets });
     listed.push({ number: i + 1, etag: put.json.etag, size_bytes: put.json.size_bytes });
   }
@@ -32,8 +34,8 @@ const blobFile = (dataDir: string, digest: string) => join(dataDir, 'blobs', 'sh
 
 describe('SIGKILL during promotion leaves no partial blob and the upload completes after restart', () => {
   for (const failpoint of ['ingest-started', 'promote-before-rename', 'promote-after-rename', 'ingest-before-ready']) {
-    for (const parts of [1, 3]) {
-      it(`killed at ${failpoint}, ${parts} part(s)`, async () => {
+    for (const [parts, placed] of [[1, false], [3, false], [3, true]] as const) {
+      it(`killed at ${failpoint}, ${parts} part(s)${placed ? ' written in place' : ''}`, async () => {
         const dataDir = await makeDataDir();
         let server: ServerHandle | undefined;
         try {
@@ -41,7 +43,7 @@ describe('SIGKILL during promotion leaves no partial blob and the upload complet
           const api = apiClient(server);
           const bytes = random(5 * 1024 * 1024 + 17);
           const digest = sha256(bytes);
-          const { id, listed } = await beginAndPut(api, bytes, parts);
+          const { id, listed } = await beginAndPut(api, bytes, parts, placed);
           assert.equal((await api.post(`/v1/uploads/${id}/complete`, { parts: listed })).status, 200);
           await server.waitForOutput(new RegExp(`failpoint reached: ${failpoint}`));
           assert.equal((await api.get(`/v1/uploads/${id}`)).json.state, 'ingesting');

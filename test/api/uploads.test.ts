@@ -74,6 +74,37 @@ describe('uploads', () => {
     assert.match(conflicting.json.detail, /trusted blob of 67108864 bytes/);
   });
 
+  it('writes the parts of a declared fixed size in place, and verifies them without a copy', async () => {
+    const bytes = random(2 * 1024 * 1024 + 12345);
+    const partSize = 1024 * 1024;
+    const created = await begin(bytes, { part_size_bytes: partSize });
+    const id = created.json.id as string;
+    assert.equal(created.json.part_size_bytes, partSize);
+    const chunk = (n: number) => bytes.subarray((n - 1) * partSize, n * partSize);
+    const wrongSize = await putPart(id, 1, random(partSize - 1));
+    assert.equal(wrongSize.status, 400);
+    assert.match(wrongSize.json.detail, /must have exactly 1048576 bytes, not 1048575/);
+    const beyond = await putPart(id, 4, random(10));
+    assert.equal(beyond.status, 400);
+    assert.match(beyond.json.detail, /has 3 parts of 1048576 bytes; there is no part 4/);
+    const puts = await Promise.all([3, 1, 2].map((n) => putPart(id, n, chunk(n))));
+    const listed = puts.map((p) => ({ number: p.json.part_number, etag: p.json.etag, size_bytes: p.json.size_bytes })).sort((a, b) => a.number - b.number);
+    assert.deepEqual(await readdir(join(ctx.server.dataDir, 'uploads', id)), ['assembly'], 'one file, no separate parts');
+    const partial = await ctx.api.post(`/v1/uploads/${id}/complete`, { parts: listed.slice(0, 2) });
+    assert.equal(partial.status, 400);
+    assert.equal((await ctx.api.post(`/v1/uploads/${id}/complete`, { parts: listed })).status, 200);
+    assert.equal((await waitForUpload(ctx.api, id)).state, 'ready');
+    assert.ok((await ctx.api.get(`/v1/blobs/${sha256(bytes)}`)).bytes.equals(bytes));
+  });
+
+  it('refuses a declared part size it cannot honour', async () => {
+    const tooMany = await ctx.api.post('/v1/uploads', { expected_digest: sha256(random(4)), expected_size_bytes: 10_001, part_size_bytes: 1 });
+    assert.equal(tooMany.status, 400);
+    assert.match(tooMany.json.detail, /more than 10000 parts/);
+    const zero = await ctx.api.post('/v1/uploads', { expected_digest: sha256(random(4)), expected_size_bytes: 10, part_size_bytes: 0 });
+    assert.equal(zero.status, 400);
+  });
+
   it('replaces a re-sent part (last write wins) and completes with its current etag', async () => {
     const bytes = random(20_000);
     const { json } = await begin(bytes);

@@ -3,13 +3,16 @@
  * same bytes on the same disk, measured in the same run.
  *
  *   baseline  = openssl dgst -sha256 FILE, then dd FILE → COPY with fsync (hash + durable copy)
- *   upload    = begin → 4 parallel part PUTs (curl) → complete → state `ready`
+ *   upload    = begin → 4 parallel part PUTs (curl) → complete → state `ready`, twice: with a
+ *               declared part size (parts written in place, verified without a copy) and
+ *               without one (parts concatenated into the blob), each on a fresh server
  *   download  = one GET of the whole blob (curl to /dev/null)
  *
  * Control requests use fetch; bytes move with curl, so the client costs little CPU. The disk of a
  * VM varies a lot from minute to minute, so each of BENCH_ROUNDS rounds (default 3) measures the
  * baseline and then imgsrv on a fresh server and data dir, and the medians are reported with the
- * server's peak RSS (VmHWM). Size: BENCH_MB (default 1024).
+ * server's peak RSS (VmHWM). The ratio column is the median over rounds of each round's ratio to
+ * its own baseline. Size: BENCH_MB (default 1024); parts: BENCH_PARTS (default 4).
  */
 import { execFile as execFileCb, execFileSync } from 'node:child_process';
 import { readFile, rm, stat } from 'node:fs/promises';
@@ -20,20 +23,25 @@ import { makeDataDir, removeDir, startServer } from '../helpers/server.ts';
 const execFile = promisify(execFileCb);
 const MB = 1024 * 1024;
 const sizeMb = Number(process.env.BENCH_MB ?? 1024);
-const PARTS = 4;
+const PARTS = Number(process.env.BENCH_PARTS ?? 4);
 
 const now = () => performance.now() / 1000;
 const rate = (bytes: number, s: number) => bytes / MB / s;
-const row = (label: string, mbps: number, ratio: string, note: string) => console.log(`${label.padEnd(40)} ${mbps.toFixed(0).padStart(6)} MB/s ${ratio.padStart(6)}   ${note}`);
+const row = (label: string, mbps: number, ratio: string, note: string) => console.log(`${label.padEnd(42)} ${mbps.toFixed(0).padStart(6)} MB/s ${ratio.padStart(6)}   ${note}`);
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+interface Upload {
+  partsS: number;
+  storeS: number;
+}
+
 interface Round {
   hashS: number;
   copyS: number;
-  partsS: number;
-  storeS: number;
+  placed: Upload;
+  copied: Upload;
   downloadS: number;
   idleRss: number;
   peakRss: number;
@@ -53,27 +61,36 @@ async function main() {
     for (let r = 0; r < rounds; r++) {
       const round = await measureRound({ work, file, size, partFiles, round: r });
       results.push(round);
+      const up = (u: Upload) => rate(size, u.partsS + u.storeS).toFixed(0);
       console.log(
-        `round ${r + 1}: baseline ${rate(size, round.hashS + round.copyS).toFixed(0)} MB/s, upload ${rate(size, round.partsS + round.storeS).toFixed(0)} MB/s, download ${rate(size, round.downloadS).toFixed(0)} MB/s`,
+        `round ${r + 1}: baseline ${rate(size, round.hashS + round.copyS).toFixed(0)} MB/s, upload in place ${up(round.placed)} MB/s, upload copied ${up(round.copied)} MB/s, download ${rate(size, round.downloadS).toFixed(0)} MB/s`,
       );
     }
-    const m = (k: keyof Round) => median(results.map((x) => x[k]));
-    const baseline = rate(size, median(results.map((x) => x.hashS + x.copyS)));
-    const upload = rate(size, median(results.map((x) => x.partsS + x.storeS)));
-    const download = rate(size, m('downloadS'));
+    const m = (f: (r: Round) => number) => median(results.map(f));
+    const baseline = rate(size, m((x) => x.hashS + x.copyS));
+    const download = rate(size, m((x) => x.downloadS));
     console.log('');
     console.log(`medians of ${rounds} rounds:`);
-    row('baseline: openssl sha256 + fsync copy', baseline, '1.00', `hash ${m('hashS').toFixed(2)} s + copy ${m('copyS').toFixed(2)} s`);
-    row('upload: 4 parallel parts → ready', upload, (upload / baseline).toFixed(2), `parts ${m('partsS').toFixed(2)} s + verify/store ${m('storeS').toFixed(2)} s`);
-    row('download: GET whole blob', download, (download / baseline).toFixed(2), `${m('downloadS').toFixed(2)} s`);
-    console.log(`server peak RSS: ${Math.max(...results.map((x) => x.peakRss)).toFixed(0)} MB (idle ${m('idleRss').toFixed(0)} MB)`);
+    row('baseline: openssl sha256 + fsync copy', baseline, '1.00', `hash ${m((x) => x.hashS).toFixed(2)} s + copy ${m((x) => x.copyS).toFixed(2)} s`);
+    // Each round's ratio is against the baseline measured moments before it; the median of those
+    // is robust to the disk's drift between rounds.
+    const ratio = (seconds: (x: Round) => number) => m((x) => (x.hashS + x.copyS) / seconds(x)).toFixed(2);
+    for (const [label, pick] of [
+      [`upload: ${PARTS} parts, fixed size (in place)`, (x: Round) => x.placed],
+      [`upload: ${PARTS} parts, free sizes (copied)`, (x: Round) => x.copied],
+    ] as const) {
+      const seconds = (x: Round) => pick(x).partsS + pick(x).storeS;
+      row(label, rate(size, m(seconds)), ratio(seconds), `parts ${m((x) => pick(x).partsS).toFixed(2)} s + verify/store ${m((x) => pick(x).storeS).toFixed(2)} s`);
+    }
+    row('download: GET whole blob', download, ratio((x) => x.downloadS), `${m((x) => x.downloadS).toFixed(2)} s`);
+    console.log(`server peak RSS: ${Math.max(...results.map((x) => x.peakRss)).toFixed(0)} MB (idle ${m((x) => x.idleRss).toFixed(0)} MB)`);
   } finally {
     await removeDir(work);
   }
 }
 
 async function measureRound(input: { work: string; file: string; size: number; partFiles: string[]; round: number }): Promise<Round> {
-  const { work, file, size, partFiles } = input;
+  const { work, file } = input;
   // Baseline: the verify-and-store limit of these bytes on this disk.
   execFileSync('sync');
   let t = now();
@@ -83,8 +100,15 @@ async function measureRound(input: { work: string; file: string; size: number; p
   execFileSync('dd', [`if=${file}`, `of=${join(work, 'copy.bin')}`, `bs=${4 * MB}`, 'conv=fsync', 'status=none']);
   const copyS = now() - t;
   await rm(join(work, 'copy.bin'));
+  const placed = await measureUpload({ ...input, digest, placed: true });
+  const copied = await measureUpload({ ...input, digest, placed: false });
+  return { hashS, copyS, placed: placed.upload, copied: copied.upload, downloadS: copied.downloadS, idleRss: copied.idleRss, peakRss: Math.max(placed.peakRss, copied.peakRss) };
+}
 
-  const server = await startServer({ dataDir: join(work, `data-${input.round}`) });
+/** One upload (and download) of the file on a fresh server and data dir. */
+async function measureUpload(input: { work: string; size: number; partFiles: string[]; round: number; digest: string; placed: boolean }) {
+  const { work, size, partFiles, digest } = input;
+  const server = await startServer({ dataDir: join(work, `data-${input.round}-${input.placed ? 'placed' : 'copied'}`) });
   const headers = { authorization: `Bearer ${server.token}` };
   const api = async (path: string, init: RequestInit = {}) => {
     const res = await fetch(`${server.url}${path}`, { ...init, headers: { ...headers, 'content-type': 'application/json', ...init.headers } });
@@ -96,7 +120,9 @@ async function measureRound(input: { work: string; file: string; size: number; p
     const idleRss = await rss();
     execFileSync('sync');
     const t0 = now();
-    const session = await api('/v1/uploads', { method: 'POST', body: JSON.stringify({ expected_digest: `sha256:${digest}`, expected_size_bytes: size }) });
+    const partSize = (await stat(partFiles[0]!)).size;
+    const begin = { expected_digest: `sha256:${digest}`, expected_size_bytes: size, ...(input.placed && { part_size_bytes: partSize }) };
+    const session = await api('/v1/uploads', { method: 'POST', body: JSON.stringify(begin) });
     const parts = await Promise.all(
       partFiles.map(async (part, i) => {
         const args = ['-sS', '--fail-with-body', '-T', part, '-H', `Authorization: Bearer ${server.token}`, '-H', 'Content-Type: application/octet-stream'];
@@ -118,7 +144,7 @@ async function measureRound(input: { work: string; file: string; size: number; p
     const downloadS = now() - t3;
     const stored = await stat(join(server.dataDir, 'blobs', 'sha256', digest.slice(0, 2), digest));
     if (stored.size !== size) throw new Error(`stored blob has ${stored.size} bytes, expected ${size}`);
-    return { hashS, copyS, partsS: t1 - t0, storeS: t2 - t1, downloadS, idleRss, peakRss: await rss() };
+    return { upload: { partsS: t1 - t0, storeS: t2 - t1 }, downloadS, idleRss, peakRss: await rss() };
   } finally {
     await server.stop();
     await removeDir(server.dataDir);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
-import type { BlobReader, BlobStore } from '../../src/blobs/blob-store.ts';
+import { PLACED_PART_KEY, type BlobReader, type BlobStore } from '../../src/blobs/blob-store.ts';
 import { DomainError } from '../../src/domain/errors.ts';
 import { neverAborted, random, sha256, streamOf } from '../helpers/bytes.ts';
 
@@ -78,7 +78,7 @@ export function describeBlobStore(name: string, makeFixture: () => Promise<BlobS
       setTimeout(() => abort.abort(), 20);
       await assert.rejects(aborted);
       // Both failed writes left nothing: promoting the empty area finds no parts at all.
-      await rejectsWith(store.promote({ uploadId: id, parts: [{ number: 1, key: 'a'.repeat(32) }], digest: sha256(Buffer.alloc(0)), size: 0, signal: neverAborted() }), 'unavailable', 'part_missing');
+      await rejectsWith(store.promote({ placed: false, uploadId: id, parts: [{ number: 1, key: 'a'.repeat(32) }], digest: sha256(Buffer.alloc(0)), size: 0, signal: neverAborted() }), 'unavailable', 'part_missing');
     });
 
     it('promotes several parts in order into one verified blob, readable by range', async () => {
@@ -89,7 +89,7 @@ export function describeBlobStore(name: string, makeFixture: () => Promise<BlobS
       for (const [i, c] of chunks.entries()) parts.push({ number: i + 1, key: (await put(id, i + 1, c)).key });
       const digest = sha256(whole);
       assert.equal(await store.stat(digest), undefined);
-      assert.equal(await store.promote({ uploadId: id, parts, digest, size: whole.length, signal: neverAborted() }), 'created');
+      assert.equal(await store.promote({ placed: false, uploadId: id, parts, digest, size: whole.length, signal: neverAborted() }), 'created');
       assert.deepEqual(await store.stat(digest), { size: whole.length });
       assert.ok((await readAll(await store.open(digest), 65536)).equals(whole));
       assert.ok((await readAll(await store.open(digest, { start: 2_499_990, end: 2_500_015 }), 7)).equals(whole.subarray(2_499_990, 2_500_016)));
@@ -102,8 +102,44 @@ export function describeBlobStore(name: string, makeFixture: () => Promise<BlobS
       const bytes = random(1_000_001);
       const part = await put(id, 7, bytes);
       const digest = sha256(bytes);
-      assert.equal(await store.promote({ uploadId: id, parts: [{ number: 7, key: part.key }], digest, size: bytes.length, signal: neverAborted() }), 'created');
+      assert.equal(await store.promote({ placed: false, uploadId: id, parts: [{ number: 7, key: part.key }], digest, size: bytes.length, signal: neverAborted() }), 'created');
       assert.ok((await readAll(await store.open(digest), 1 << 20)).equals(bytes));
+      await store.discard(id);
+    });
+
+    it('writes placed parts into one assembly, in any order, and promotes it without a copy', async () => {
+      const id = randomUUID();
+      const whole = random(2_500_000);
+      const size = 1_000_000;
+      const place = (n: number) => ({ offset: (n - 1) * size, size: Math.min(size, whole.length - (n - 1) * size) });
+      const chunk = (n: number) => whole.subarray(place(n).offset, place(n).offset + place(n).size);
+      const putPlaced = (n: number, bytes: Buffer) => store.putPart({ uploadId: id, partNumber: n, body: streamOf(bytes), maxBytes: 1 << 30, placement: place(n), signal: neverAborted() });
+      const parts = await Promise.all([3, 1, 2].map(async (n) => ({ n, stored: await putPlaced(n, chunk(n)) })));
+      for (const { n, stored } of parts) {
+        assert.equal(stored.size, place(n).size);
+        assert.equal(stored.crc32, crc32(chunk(n)).toString(16).padStart(8, '0'));
+        assert.equal(stored.key, PLACED_PART_KEY);
+      }
+      await rejectsWith(putPlaced(2, random(999_999)), 'invalid', 'part_size_mismatch');
+      await rejectsWith(putPlaced(2, random(1_000_001)), 'payload_too_large');
+      // A short or long re-send leaves part 2 wrong: the assembly no longer matches.
+      await rejectsWith(store.promote({ placed: true, uploadId: id, parts: [], digest: sha256(whole), size: whole.length, signal: neverAborted() }), 'invalid', 'digest_mismatch');
+      await putPlaced(2, chunk(2));
+      await store.deletePart(id, { number: 2, key: PLACED_PART_KEY });
+      assert.equal(await store.promote({ placed: true, uploadId: id, parts: [], digest: sha256(whole), size: whole.length, signal: neverAborted() }), 'created');
+      assert.ok((await readAll(await store.open(sha256(whole)), 1 << 20)).equals(whole));
+      await store.discard(id);
+    });
+
+    it('serialises concurrent writes of one placed part: the last one wins whole', async () => {
+      const id = randomUUID();
+      const first = random(500_000);
+      const second = random(500_000);
+      const placement = { offset: 0, size: 500_000 };
+      await Promise.all(
+        [first, second].map((bytes) => store.putPart({ uploadId: id, partNumber: 1, body: streamOf(...[0, 1, 2, 3, 4].map((i) => bytes.subarray(i * 100_000, (i + 1) * 100_000))), maxBytes: 1 << 20, placement, signal: neverAborted() })),
+      );
+      assert.equal(await store.promote({ placed: true, uploadId: id, parts: [], digest: sha256(second), size: second.length, signal: neverAborted() }), 'created');
       await store.discard(id);
     });
 
@@ -111,7 +147,7 @@ export function describeBlobStore(name: string, makeFixture: () => Promise<BlobS
       const id = randomUUID();
       const part = await put(id, 1, Buffer.alloc(0));
       const digest = sha256(Buffer.alloc(0));
-      await store.promote({ uploadId: id, parts: [{ number: 1, key: part.key }], digest, size: 0, signal: neverAborted() });
+      await store.promote({ placed: false, uploadId: id, parts: [{ number: 1, key: part.key }], digest, size: 0, signal: neverAborted() });
       assert.deepEqual(await store.stat(digest), { size: 0 });
       assert.equal((await readAll(await store.open(digest))).length, 0);
       await store.discard(id);
@@ -125,12 +161,12 @@ export function describeBlobStore(name: string, makeFixture: () => Promise<BlobS
         for (const [i, c] of chunks.entries()) parts.push({ number: i + 1, key: (await put(id, i + 1, c)).key });
         const claimed = sha256(random(8000));
         const size = chunks.reduce((n, c) => n + c.length, 0);
-        await rejectsWith(store.promote({ uploadId: id, parts, digest: claimed, size, signal: neverAborted() }), 'invalid', 'digest_mismatch');
+        await rejectsWith(store.promote({ placed: false, uploadId: id, parts, digest: claimed, size, signal: neverAborted() }), 'invalid', 'digest_mismatch');
         assert.equal(await store.stat(claimed), undefined);
         const real = sha256(Buffer.concat(chunks));
-        await rejectsWith(store.promote({ uploadId: id, parts, digest: real, size: size + 1, signal: neverAborted() }), 'invalid', 'size_mismatch');
+        await rejectsWith(store.promote({ placed: false, uploadId: id, parts, digest: real, size: size + 1, signal: neverAborted() }), 'invalid', 'size_mismatch');
         assert.equal(await store.stat(real), undefined);
-        assert.equal(await store.promote({ uploadId: id, parts, digest: real, size, signal: neverAborted() }), 'created');
+        assert.equal(await store.promote({ placed: false, uploadId: id, parts, digest: real, size, signal: neverAborted() }), 'created');
         await store.discard(id);
       });
     }
@@ -140,9 +176,9 @@ export function describeBlobStore(name: string, makeFixture: () => Promise<BlobS
       const bytes = random(4096);
       const part = await put(id, 1, bytes);
       const digest = sha256(bytes);
-      await store.promote({ uploadId: id, parts: [{ number: 1, key: part.key }], digest, size: bytes.length, signal: neverAborted() });
+      await store.promote({ placed: false, uploadId: id, parts: [{ number: 1, key: part.key }], digest, size: bytes.length, signal: neverAborted() });
       const other = randomUUID();
-      assert.equal(await store.promote({ uploadId: other, parts: [{ number: 1, key: 'b'.repeat(32) }], digest, size: bytes.length, signal: neverAborted() }), 'existed');
+      assert.equal(await store.promote({ placed: false, uploadId: other, parts: [{ number: 1, key: 'b'.repeat(32) }], digest, size: bytes.length, signal: neverAborted() }), 'existed');
       await store.discard(id);
     });
 
@@ -152,7 +188,7 @@ export function describeBlobStore(name: string, makeFixture: () => Promise<BlobS
       const sessions = await Promise.all(
         [randomUUID(), randomUUID()].map(async (id) => ({ id, parts: [{ number: 1, key: (await put(id, 1, bytes.subarray(0, 1_000_000))).key }, { number: 2, key: (await put(id, 2, bytes.subarray(1_000_000))).key }] })),
       );
-      const outcomes = await Promise.all(sessions.map((s) => store.promote({ uploadId: s.id, parts: s.parts, digest, size: bytes.length, signal: neverAborted() })));
+      const outcomes = await Promise.all(sessions.map((s) => store.promote({ placed: false, uploadId: s.id, parts: s.parts, digest, size: bytes.length, signal: neverAborted() })));
       assert.ok(outcomes.includes('created'));
       assert.ok((await readAll(await store.open(digest), 1 << 20)).equals(bytes));
       await Promise.all(sessions.map((s) => store.discard(s.id)));
@@ -175,7 +211,7 @@ export function describeBlobStore(name: string, makeFixture: () => Promise<BlobS
       const digest = sha256(bytes);
       await store.delete(digest);
       const again = await put(id, 1, bytes);
-      await store.promote({ uploadId: id, parts: [{ number: 1, key: again.key }], digest, size: bytes.length, signal: neverAborted() });
+      await store.promote({ placed: false, uploadId: id, parts: [{ number: 1, key: again.key }], digest, size: bytes.length, signal: neverAborted() });
       await store.delete(digest);
       await store.delete(digest);
       assert.equal(await store.stat(digest), undefined);

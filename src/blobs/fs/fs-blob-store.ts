@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
@@ -8,8 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { digestHex } from '../../domain/digest.ts';
 import { DomainError, isDomainError } from '../../domain/errors.ts';
 import { decorate, started } from '../../lib/decorate.ts';
-import type { BlobReader, BlobStore, PartRef } from '../blob-store.ts';
-import { blobPath, blobsDir, partPath, promoteTempPath, tmpDir, uploadDir, uploadsDir } from './layout.ts';
+import { PLACED_PART_KEY, type BlobReader, type BlobStore, type PartRef } from '../blob-store.ts';
+import { assemblyPath, blobPath, blobsDir, partPath, promoteTempPath, tmpDir, uploadDir, uploadsDir } from './layout.ts';
 
 /** Chunk size of the promotion copy: large enough to amortise syscalls, small enough to stay flat. */
 const COPY_CHUNK = 1 << 20;
@@ -44,47 +44,70 @@ export async function createFsBlobStore({ root, failpoint = async () => {} }: Fs
       return fileReader(fh, range?.start ?? 0, end);
     },
 
-    async putPart({ uploadId, partNumber, body, maxBytes, signal }) {
-      const key = randomBytes(16).toString('hex');
-      const file = partPath(root, uploadId, partNumber, key);
-      await mkdir(dirname(file), { recursive: true });
+    async putPart({ uploadId, partNumber, body, maxBytes, placement, signal }) {
+      const limit = placement ? Math.min(maxBytes, placement.size) : maxBytes;
       let crc = 0;
       let size = 0;
       const meter = new Transform({
         transform(chunk: Buffer, _enc, done) {
           size += chunk.length;
-          if (size > maxBytes) return done(new DomainError('payload_too_large', 'part_too_large', `the part exceeds ${maxBytes} bytes`));
+          if (size > limit) return done(new DomainError('payload_too_large', 'part_too_large', `the part exceeds ${limit} bytes`));
           crc = crc32(chunk, crc);
           done(null, chunk);
         },
       });
+      const etag = () => crc.toString(16).padStart(8, '0');
+      const storageError = (e: unknown) => {
+        if (code(e) === 'ENOENT') return new DomainError('precondition_failed', 'upload_area_gone', `upload ${uploadId} ended while part ${partNumber} was being written`);
+        if (code(e) === 'EFBIG') return new DomainError('payload_too_large', 'part_too_large', 'the part exceeds the largest file this storage accepts');
+        return e;
+      };
+      if (placement) {
+        const file = assemblyPath(root, uploadId);
+        await mkdir(dirname(file), { recursive: true });
+        return serialised(`${uploadId}/${partNumber}`, async () => {
+          try {
+            const fh = await open(file, constants.O_RDWR | constants.O_CREAT);
+            await pipeline(body, meter, fh.createWriteStream({ start: placement.offset, highWaterMark: COPY_CHUNK }), { signal });
+          } catch (e) {
+            throw storageError(e);
+          }
+          if (size !== placement.size) {
+            throw new DomainError('invalid', 'part_size_mismatch', `part ${partNumber} must have exactly ${placement.size} bytes, not ${size}`);
+          }
+          return { key: PLACED_PART_KEY, size, crc32: etag() };
+        });
+      }
+      const key = randomBytes(16).toString('hex');
+      const file = partPath(root, uploadId, partNumber, key);
+      await mkdir(dirname(file), { recursive: true });
       try {
         await pipeline(body, meter, createWriteStream(file, { flags: 'wx', highWaterMark: COPY_CHUNK }), { signal });
       } catch (e) {
         await rm(file, { force: true });
-        if (code(e) === 'ENOENT') throw new DomainError('precondition_failed', 'upload_area_gone', `upload ${uploadId} ended while part ${partNumber} was being written`);
-        if (code(e) === 'EFBIG') throw new DomainError('payload_too_large', 'part_too_large', 'the part exceeds the largest file this storage accepts');
-        throw e;
+        throw storageError(e);
       }
-      return { key, size, crc32: crc.toString(16).padStart(8, '0') };
+      return { key, size, crc32: etag() };
     },
 
     async deletePart(uploadId, part) {
+      if (part.key === PLACED_PART_KEY) return;
       await rm(partPath(root, uploadId, part.number, part.key), { force: true });
     },
 
-    async promote({ uploadId, parts, digest, size, signal }) {
+    async promote({ uploadId, parts, placed, digest, size, signal }) {
       const target = blobPath(root, digest);
       const stored = await sizeOf(target);
       if (stored !== undefined) {
         if (stored !== size) throw new DomainError('invalid', 'size_mismatch', `${digest} is stored with ${stored} bytes, not the ${size} this upload expects`);
         return 'existed';
       }
-      // One part is its own temporary file: verify and sync it in place, then rename it (no copy).
-      const single = parts.length === 1 ? partPath(root, uploadId, parts[0]!.number, parts[0]!.key) : undefined;
-      const temp = single ?? promoteTempPath(root, uploadId, randomBytes(16).toString('hex'));
+      // Placed parts, or a single part, already are the file: verify and sync it in place, then
+      // rename it (no copy). Anything else is concatenated into a temporary file first.
+      const inPlace = placed ? assemblyPath(root, uploadId) : parts.length === 1 ? partPath(root, uploadId, parts[0]!.number, parts[0]!.key) : undefined;
+      const temp = inPlace ?? promoteTempPath(root, uploadId, randomBytes(16).toString('hex'));
       try {
-        const actual = single ? await hashInPlace(single, signal) : await concatenate({ root, uploadId, parts, into: temp, signal });
+        const actual = inPlace ? await hashInPlace(inPlace, signal) : await concatenate({ root, uploadId, parts, into: temp, signal });
         if (actual.size !== size) {
           throw new DomainError('invalid', 'size_mismatch', `the parts hold ${actual.size} bytes but ${size} were expected`);
         }
@@ -98,8 +121,8 @@ export async function createFsBlobStore({ root, failpoint = async () => {} }: Fs
         await failpoint('promote-after-rename');
         return 'created';
       } finally {
-        // The part itself stays until the session is purged, so an interrupted promotion can re-run.
-        if (!single) await rm(temp, { force: true });
+        // Bytes verified in place stay until the session is purged, so an interrupted promotion can re-run.
+        if (!inPlace) await rm(temp, { force: true });
       }
     },
 
@@ -204,6 +227,20 @@ async function writeAll(fh: FileHandle, buffer: Buffer, length: number, position
   }
 }
 
+/** Runs `fn` after every earlier call with the same key settled (one writer per placed part). */
+const queues = new Map<string, Promise<unknown>>();
+function serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = queues.get(key) ?? Promise.resolve();
+  const next = previous.then(fn, fn);
+  const settled = next.then(
+    () => undefined,
+    () => undefined,
+  );
+  queues.set(key, settled);
+  void settled.then(() => queues.get(key) === settled && queues.delete(key));
+  return next;
+}
+
 /** Hashes a file and makes it durable without copying it. */
 async function hashInPlace(file: string, signal: AbortSignal) {
   const hash = createHash('sha256');
@@ -211,7 +248,7 @@ async function hashInPlace(file: string, signal: AbortSignal) {
   try {
     fh = await open(file, 'r+');
   } catch (e) {
-    if (code(e) === 'ENOENT') throw new DomainError('unavailable', 'part_missing', 'the bytes of the only part are missing');
+    if (code(e) === 'ENOENT') throw new DomainError('unavailable', 'part_missing', 'the bytes of the upload are missing');
     throw e;
   }
   const buffer = Buffer.allocUnsafe(COPY_CHUNK);

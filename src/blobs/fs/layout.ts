@@ -10,6 +10,7 @@ import { MAX_PART_NUMBER, MIN_PART_NUMBER } from '../../domain/upload.ts';
  *     blobs/sha256/<first 2 hex>/<64 hex>      trusted blobs, written once by rename
  *     uploads/<upload id>/                     one area per upload session, removed as a whole
  *       part-<number>-<key>                    the bytes of one part write
+ *       assembly                               parts written in place (declared part size)
  *       promote-<nonce>.tmp                    a promotion in progress
  *     tmp/                                     readiness probes
  *
@@ -40,5 +41,7 @@ export function partPath(root: string, uploadId: string, partNumber: number, key
   }
   return join(uploadDir(root, uploadId), `part-${String(partNumber).padStart(5, '0')}-${checked(key, KEY, 'part_key')}`);
 }
+
+export const assemblyPath = (root: string, uploadId: string) => join(uploadDir(root, uploadId), 'assembly');
 
 export const promoteTempPath = (root: string, uploadId: string, nonce: string) => join(uploadDir(root, uploadId), `promote-${checked(nonce, KEY, 'nonce')}.tmp`);

@@ -17,6 +17,7 @@ export const uploadDto = ({ session: s, parts }: UploadView) => ({
   expires_at: s.expiresAt.toISOString(),
   media_type_hint: s.mediaTypeHint,
   filename_hint: s.filenameHint,
+  part_size_bytes: s.partSize,
   failure_reason: s.failureReason,
   received_parts: parts?.map(partDto(s.id)),
 });
@@ -27,14 +28,20 @@ type UploadParams = { Params: { upload_id: string } };
 export function uploadRoutes(deps: { contract: Contract; uploads: UploadService; publicUrl?: string }) {
   const { contract, uploads } = deps;
   return (app: FastifyInstance) => {
-    defineRoute<{ Body: { expected_digest: Digest; expected_size_bytes: number; media_type_hint?: string; filename_hint?: string } }>(
+    defineRoute<{ Body: { expected_digest: Digest; expected_size_bytes: number; part_size_bytes?: number; media_type_hint?: string; filename_hint?: string } }>(
       app,
       contract,
       'beginUpload',
       { action: 'uploads.write' },
       async (request, reply) => {
         const b = request.body;
-        const { view, created } = await uploads.begin({ expectedDigest: b.expected_digest, expectedSize: b.expected_size_bytes, mediaTypeHint: b.media_type_hint, filenameHint: b.filename_hint });
+        const { view, created } = await uploads.begin({
+          expectedDigest: b.expected_digest,
+          expectedSize: b.expected_size_bytes,
+          partSize: b.part_size_bytes,
+          mediaTypeHint: b.media_type_hint,
+          filenameHint: b.filename_hint,
+        });
         return reply
           .code(created ? 201 : 200)
           .header('location', `${deps.publicUrl ?? ''}/v1/uploads/${view.session.id}`)

@@ -10,6 +10,7 @@ export interface UploadsTable {
   state: string;
   media_type_hint: string | null;
   filename_hint: string | null;
+  part_size: number | null;
   failure_reason: string | null;
   revision: number;
   expires_at: number;

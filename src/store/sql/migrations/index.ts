@@ -1,9 +1,11 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-initial.ts';
+import * as m0002 from './0002-upload-part-size.ts';
 
 /** Numbered migrations in order. Append only; a landed migration is never edited. */
 export const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
+  '0002-upload-part-size': m0002,
 };
 
 export const migrationProvider: MigrationProvider = {
