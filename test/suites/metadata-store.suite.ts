@@ -7,6 +7,7 @@ import { DomainError } from '../../src/domain/errors.ts';
 import type { UploadPart, UploadSession } from '../../src/domain/upload.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
+import { describeCatalogCases } from './catalog-store.cases.ts';
 
 export interface MetadataStoreFixture {
   store: MetadataStore;
@@ -63,6 +64,8 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
     it('answers ping', async () => {
       await store.ping();
     });
+
+    describeCatalogCases(() => store);
 
     describe('uploads', () => {
       it('round-trips a session with every optional field', async () => {

@@ -74,6 +74,94 @@ export interface ApiTokensTable {
   created_at: number;
 }
 
+export interface ImagesTable {
+  id: string;
+  name: string;
+  display_name: string | null;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ImageVersionsTable {
+  id: string;
+  image_id: string;
+  version: string;
+  state: string;
+  published_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ArtifactsTable {
+  id: string;
+  version_id: string;
+  variant: string;
+  operating_system: string;
+  architecture: string;
+  format: string;
+  primary_blob_digest: string;
+  primary_blob_size: number;
+  primary_media_type: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AttachmentsTable {
+  id: string;
+  artifact_id: string;
+  name: string;
+  media_type: string;
+  blob_digest: string;
+  blob_size: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AliasesTable {
+  id: string;
+  image_id: string;
+  alias: string;
+  version_id: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PublishJobsTable {
+  id: string;
+  version_id: string;
+  state: string;
+  failed_step: string | null;
+  reason: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PublishStepsTable {
+  id: string;
+  job_id: string;
+  name: string;
+  state: string;
+  sequence: number;
+  attempt_count: number;
+  failure_message: string | null;
+  started_at: number | null;
+  finished_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface IncusIndexTable {
+  artifact_id: string;
+  combined_sha256: string;
+  architecture: string;
+  creation_date: number;
+  properties: string;
+  created_at: number;
+}
+
 export interface Database {
   uploads: UploadsTable;
   upload_parts: UploadPartsTable;
@@ -82,4 +170,12 @@ export interface Database {
   principals: PrincipalsTable;
   principal_roles: PrincipalRolesTable;
   api_tokens: ApiTokensTable;
+  images: ImagesTable;
+  image_versions: ImageVersionsTable;
+  artifacts: ArtifactsTable;
+  attachments: AttachmentsTable;
+  aliases: AliasesTable;
+  publish_jobs: PublishJobsTable;
+  publish_steps: PublishStepsTable;
+  incus_index: IncusIndexTable;
 }

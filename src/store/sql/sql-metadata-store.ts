@@ -3,6 +3,8 @@ import { decorate } from '../../lib/decorate.ts';
 import type { MetadataStore } from '../metadata-store.ts';
 import type { SqlAdapter } from './adapter.ts';
 import { sqlAuth } from './auth.ts';
+import { sqlCatalog } from './catalog.ts';
+import { sqlPublish } from './publish.ts';
 import { sqlJobs } from './jobs.ts';
 import { sqlUploads } from './uploads.ts';
 
@@ -15,6 +17,8 @@ export function createSqlMetadataStore(adapter: SqlAdapter): MetadataStore {
     ...sqlUploads(adapter),
     ...sqlJobs(adapter),
     ...sqlAuth(adapter),
+    ...sqlCatalog(adapter),
+    ...sqlPublish(adapter),
     async ping() {
       await sql`select 1`.execute(adapter.db);
     },

@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
+import type { Artifact, Image, ImageVersion } from '../../src/domain/catalog.ts';
+import { DomainError } from '../../src/domain/errors.ts';
+import { PUBLISH_STEPS, type PublishStepName } from '../../src/domain/publish.ts';
+import type { MetadataStore } from '../../src/store/metadata-store.ts';
+import { random, sha256 } from '../helpers/bytes.ts';
+
+const T0 = new Date('2026-11-23T10:00:00.000Z');
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+const rejectsWith = (p: Promise<unknown>, kind: string, code?: string) =>
+  assert.rejects(p, (e: unknown) => e instanceof DomainError && e.kind === kind && (code === undefined || e.code === code));
+
+const image = (name: string): Image => ({ id: randomUUID(), name, createdAt: T0, updatedAt: T0 });
+const version = (imageId: string, v: string): ImageVersion => ({ id: randomUUID(), imageId, version: v, state: 'draft', createdAt: T0, updatedAt: T0 });
+const artifact = (versionId: string, over: Partial<Artifact> = {}): Artifact => ({
+  id: randomUUID(),
+  versionId,
+  variant: 'default',
+  operatingSystem: 'debian',
+  architecture: 'amd64',
+  format: 'qcow2',
+  primaryBlobDigest: sha256(random(8)),
+  primaryBlobSize: 8,
+  primaryMediaType: 'application/x-qemu-disk',
+  createdAt: T0,
+  updatedAt: T0,
+  ...over,
+});
+const stepIds = () => Object.fromEntries(PUBLISH_STEPS.map((s) => [s, randomUUID()])) as Record<PublishStepName, string>;
+const queue = (publishJobId: string) => ({ id: randomUUID(), kind: 'publish', payload: { publish_job_id: publishJobId } });
+
+/** CatalogRepository and PublishRepository cases of the MetadataStore conformance suite. */
+export function describeCatalogCases(store: () => MetadataStore): void {
+  /** An image with a draft holding one artifact. */
+  async function draft(name = `img-${randomUUID().slice(0, 8)}`) {
+    const img = image(name);
+    await store().insertImage(img);
+    const v = version(img.id, '1.0');
+    await store().insertVersion(v);
+    const a = artifact(v.id);
+    await store().insertArtifact({ artifact: a, now: at(1) });
+    return { img, v, a };
+  }
+  /** Runs a publish job to success through the repository. */
+  async function publish(versionId: string, now: Date) {
+    const jobId = randomUUID();
+    await store().startPublish({ versionId, jobId, stepIds: stepIds(), queue: queue(jobId), now });
+    await store().finalizePublish({ jobId, now });
+    return jobId;
+  }
+
+  describe('catalog', () => {
+    it('keeps image names and versions unique per image', async () => {
+      const { img, v } = await draft('unique');
+      await rejectsWith(store().insertImage(image('unique')), 'conflict');
+      await rejectsWith(store().insertVersion(version(img.id, '1.0')), 'conflict');
+      const other = image('other');
+      await store().insertImage(other);
+      await store().insertVersion(version(other.id, '1.0'));
+      assert.deepEqual(await store().getImage('unique'), img);
+      assert.deepEqual(await store().getVersion(img.id, '1.0'), { ...v, updatedAt: at(1) }, 'adding an artifact touches the version');
+      assert.equal(await store().getImage('missing'), undefined);
+    });
+
+    it('lists only images and versions that are published, in a stable order', async () => {
+      const first = await draft('zeta');
+      const second = await draft('alpha');
+      await draft('hidden');
+      assert.deepEqual(await store().listPublishedImages(), []);
+      await publish(first.v.id, at(10));
+      await publish(second.v.id, at(5));
+      assert.deepEqual((await store().listPublishedImages()).map((i) => i.name), ['alpha', 'zeta']);
+      const later = version(first.img.id, '0.9');
+      await store().insertVersion(later);
+      await store().insertArtifact({ artifact: artifact(later.id), now: at(11) });
+      await publish(later.id, at(20));
+      assert.deepEqual((await store().listPublishedVersions(first.img.id)).map((v) => [v.version, v.publishedAt]), [['1.0', at(10)], ['0.9', at(20)]]);
+    });
+
+    it('changes a version only while it is a draft, and keeps one artifact per key and one attachment per name', async () => {
+      const { v, a } = await draft();
+      await rejectsWith(store().insertArtifact({ artifact: artifact(v.id), now: at(2) }), 'conflict');
+      const arm = artifact(v.id, { architecture: 'arm64' });
+      await store().insertArtifact({ artifact: arm, now: at(2) });
+      const x = { id: randomUUID(), artifactId: a.id, name: 'incus.tar.xz', mediaType: 'application/x-incus-metadata', blobDigest: sha256(random(4)), blobSize: 4, createdAt: T0, updatedAt: T0 };
+      await store().insertAttachment({ versionId: v.id, attachment: x, now: at(3) });
+      await rejectsWith(store().insertAttachment({ versionId: v.id, attachment: { ...x, id: randomUUID() }, now: at(3) }), 'conflict');
+      await rejectsWith(store().insertAttachment({ versionId: v.id, attachment: { ...x, id: randomUUID(), artifactId: randomUUID() }, now: at(3) }), 'not_found');
+      assert.deepEqual(await store().listAttachments([a.id, arm.id]), [x]);
+      assert.deepEqual(await store().getAttachment(a.id, x.id), x);
+      assert.deepEqual((await store().listArtifacts(v.id)).map((y) => y.id).sort(), [a.id, arm.id].sort());
+      assert.equal(await store().deleteArtifact({ versionId: v.id, artifactId: arm.id, now: at(4) }), true);
+      assert.equal(await store().deleteArtifact({ versionId: v.id, artifactId: arm.id, now: at(4) }), false);
+      await publish(v.id, at(5));
+      await rejectsWith(store().insertArtifact({ artifact: artifact(v.id, { variant: 'late' }), now: at(6) }), 'precondition_failed', 'version_not_draft');
+      await rejectsWith(store().deleteArtifact({ versionId: v.id, artifactId: a.id, now: at(6) }), 'precondition_failed');
+      await rejectsWith(store().deleteAttachment({ versionId: v.id, artifactId: a.id, attachmentId: x.id, now: at(6) }), 'precondition_failed');
+      await rejectsWith(store().insertArtifact({ artifact: artifact(randomUUID()), now: at(6) }), 'not_found');
+      assert.equal((await store().listAttachments([a.id])).length, 1);
+    });
+
+    it('points aliases at published versions only, and moves them', async () => {
+      const { img, v } = await draft();
+      await rejectsWith(store().putAlias({ id: randomUUID(), imageId: img.id, alias: 'latest', versionId: v.id, now: at(2) }), 'precondition_failed', 'version_not_published');
+      await publish(v.id, at(3));
+      const two = version(img.id, '2.0');
+      await store().insertVersion(two);
+      await store().insertArtifact({ artifact: artifact(two.id), now: at(4) });
+      await publish(two.id, at(5));
+      const first = await store().putAlias({ id: randomUUID(), imageId: img.id, alias: 'latest', versionId: two.id, now: at(6) });
+      const moved = await store().putAlias({ id: randomUUID(), imageId: img.id, alias: 'latest', versionId: v.id, now: at(7) });
+      assert.equal(moved.id, first.id);
+      assert.deepEqual([moved.version, moved.createdAt, moved.updatedAt], ['1.0', at(6), at(7)]);
+      await store().putAlias({ id: randomUUID(), imageId: img.id, alias: 'beta', versionId: two.id, now: at(8) });
+      assert.deepEqual((await store().listAliases(img.id)).map((x) => [x.alias, x.version]), [['beta', '2.0'], ['latest', '1.0']]);
+      assert.equal(await store().deleteAlias(img.id, 'beta'), true);
+      assert.equal(await store().deleteAlias(img.id, 'beta'), false);
+      assert.equal(await store().getAlias(img.id, 'beta'), undefined);
+    });
+
+    it('knows a digest expected by an unfinished upload session', async () => {
+      const digest = sha256(random(10));
+      const base = { expectedDigest: digest, expectedSize: 10, revision: 0, expiresAt: at(100), createdAt: T0, updatedAt: T0 };
+      assert.equal(await store().hasLiveUpload({ digest, size: 10, now: at(1) }), false);
+      await store().insertUpload({ ...base, id: randomUUID(), state: 'aborted' });
+      assert.equal(await store().hasLiveUpload({ digest, size: 10, now: at(1) }), false);
+      await store().insertUpload({ ...base, id: randomUUID(), state: 'uploading' });
+      assert.equal(await store().hasLiveUpload({ digest, size: 10, now: at(1) }), true);
+      assert.equal(await store().hasLiveUpload({ digest, size: 11, now: at(1) }), false);
+      assert.equal(await store().hasLiveUpload({ digest, size: 10, now: at(100) }), false, 'an expired session expects nothing');
+      await store().insertUpload({ ...base, id: randomUUID(), state: 'ingesting', expiresAt: at(1) });
+      assert.equal(await store().hasLiveUpload({ digest, size: 10, now: at(100) }), true, 'completed sessions do not expire');
+    });
+  });
+
+  describe('publish jobs', () => {
+    it('starts one job per version, atomically with publishing, and refuses an empty draft', async () => {
+      const img = image('empty');
+      await store().insertImage(img);
+      const empty = version(img.id, '1');
+      await store().insertVersion(empty);
+      await rejectsWith(store().startPublish({ versionId: empty.id, jobId: randomUUID(), stepIds: stepIds(), queue: queue('x'), now: at(1) }), 'precondition_failed', 'version_empty');
+      const { v } = await draft();
+      const jobId = randomUUID();
+      const q = queue(jobId);
+      assert.deepEqual(await store().startPublish({ versionId: v.id, jobId, stepIds: stepIds(), queue: q, now: at(2) }), { jobId, created: true });
+      assert.deepEqual(await store().startPublish({ versionId: v.id, jobId: randomUUID(), stepIds: stepIds(), queue: queue('y'), now: at(3) }), { jobId, created: false });
+      assert.equal((await store().getVersionById(v.id))!.state, 'publishing');
+      assert.equal((await store().getJob(q.id))!.state, 'queued', 'the durable job was enqueued with it');
+      const job = (await store().getPublishJob(jobId))!;
+      assert.equal(job.state, 'queued');
+      assert.equal(job.version, '1.0');
+      assert.deepEqual(job.steps.map((s) => [s.name, s.state, s.sequence, s.attemptCount, s.blocking]), [
+        ['validate_catalog', 'queued', 0, 0, true],
+        ['incus_index', 'queued', 1, 0, true],
+        ['finalize_publish', 'queued', 2, 0, true],
+      ]);
+      const winner = await Promise.all(Array.from({ length: 4 }, () => store().startPublish({ versionId: v.id, jobId: randomUUID(), stepIds: stepIds(), queue: queue('z'), now: at(4) })));
+      assert.deepEqual(new Set(winner.map((w) => w.jobId)), new Set([jobId]));
+      await store().claimJob({ kinds: ['publish'], owner: 'x', leaseMs: 1, now: at(5) }).then((j) => j && store().finishJob({ id: j.id, owner: 'x', now: at(5), outcome: 'succeeded' }));
+    });
+
+    it('counts attempts, fails with a reason, retries from the failed step and finalizes once', async () => {
+      const { v } = await draft();
+      const jobId = randomUUID();
+      await store().startPublish({ versionId: v.id, jobId, stepIds: stepIds(), queue: queue(jobId), now: at(1) });
+      await store().startStep({ jobId, step: 'validate_catalog', now: at(2) });
+      await store().finishStep({ jobId, step: 'validate_catalog', outcome: 'succeeded', now: at(3) });
+      await store().startStep({ jobId, step: 'incus_index', now: at(4) });
+      assert.equal(await store().retryPublishJob({ jobId, queue: queue(jobId), now: at(5) }), false, 'only a failed job can be retried');
+      await store().failStep({ jobId, step: 'incus_index', reason: 'metadata.yaml missing', now: at(5) });
+      let job = (await store().getPublishJob(jobId))!;
+      assert.deepEqual([job.state, job.failedStep, job.reason, job.finishedAt], ['failed', 'incus_index', 'metadata.yaml missing', at(5)]);
+      assert.deepEqual([job.startedAt, job.steps[1]!.failureMessage, job.steps[1]!.attemptCount], [at(2), 'metadata.yaml missing', 1]);
+      const retry = queue(jobId);
+      assert.equal(await store().retryPublishJob({ jobId, queue: retry, now: at(6) }), true);
+      job = (await store().getPublishJob(jobId))!;
+      assert.deepEqual(job.steps.map((s) => s.state), ['succeeded', 'queued', 'queued']);
+      assert.deepEqual([job.state, job.failedStep, job.reason], ['queued', undefined, undefined]);
+      assert.equal((await store().getJob(retry.id))!.state, 'queued');
+      await store().startStep({ jobId, step: 'incus_index', now: at(7) });
+      await store().finishStep({ jobId, step: 'incus_index', outcome: 'skipped', now: at(8) });
+      await store().startStep({ jobId, step: 'finalize_publish', now: at(9) });
+      await store().finalizePublish({ jobId, now: at(10) });
+      await store().finalizePublish({ jobId, now: at(11) });
+      job = (await store().getPublishJob(jobId))!;
+      assert.deepEqual(job.steps.map((s) => [s.state, s.attemptCount]), [['succeeded', 1], ['skipped', 2], ['succeeded', 1]]);
+      assert.deepEqual([job.state, job.finishedAt], ['succeeded', at(11)]);
+      const published = (await store().getVersionById(v.id))!;
+      assert.deepEqual([published.state, published.publishedAt], ['published', at(10)], 'published_at is set once');
+      for (;;) {
+        const j = await store().claimJob({ kinds: ['publish'], owner: 'x', leaseMs: 1, now: at(20) });
+        if (!j) break;
+        await store().finishJob({ id: j.id, owner: 'x', now: at(20), outcome: 'succeeded' });
+      }
+    });
+
+    it('stores the Incus index per artifact, replacing earlier entries', async () => {
+      const { a } = await draft();
+      const entry = { artifactId: a.id, combinedSha256: 'ab'.repeat(32), architecture: 'x86_64', creationDate: 1795400000, properties: { os: 'Debian', release: 'bookworm' } };
+      await store().putIncusIndex([entry], at(1));
+      await store().putIncusIndex([{ ...entry, combinedSha256: 'cd'.repeat(32) }], at(2));
+      assert.deepEqual(await store().getIncusIndex([a.id, randomUUID()]), [{ ...entry, combinedSha256: 'cd'.repeat(32) }]);
+      assert.deepEqual(await store().getIncusIndex([]), []);
+    });
+  });
+}
