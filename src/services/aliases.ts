@@ -1,0 +1,42 @@
+import type { Alias } from '../domain/catalog.ts';
+import { DomainError } from '../domain/errors.ts';
+import type { MetadataStore } from '../store/metadata-store.ts';
+import type { CatalogService } from './catalog.ts';
+import type { ServiceDeps } from './deps.ts';
+
+export interface AliasServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
+  store: Pick<MetadataStore, 'putAlias' | 'getAlias' | 'listAliases' | 'deleteAlias'>;
+  catalog: Pick<CatalogService, 'image' | 'version'>;
+}
+
+export type AliasService = ReturnType<typeof createAliasService>;
+
+/**
+ * Aliases are mutable pointers to published versions. Moving one is an explicit operator
+ * action: any published version, older ones included; nothing automatic ever moves an alias.
+ */
+export function createAliasService(deps: AliasServiceDeps) {
+  const { store, catalog } = deps;
+  return {
+    async put(name: string, alias: string, v: string): Promise<Alias> {
+      const { image, version } = await catalog.version(name, v);
+      return store.putAlias({ id: deps.newId(), imageId: image.id, alias, versionId: version.id, now: deps.clock.now() });
+    },
+
+    async get(name: string, alias: string): Promise<Alias> {
+      const image = await catalog.image(name);
+      const found = await store.getAlias(image.id, alias);
+      if (!found) throw new DomainError('not_found', 'alias_not_found', `image ${name} has no alias ${alias}`);
+      return found;
+    },
+
+    async list(name: string): Promise<Alias[]> {
+      return store.listAliases((await catalog.image(name)).id);
+    },
+
+    async remove(name: string, alias: string): Promise<void> {
+      const image = await catalog.image(name);
+      if (!(await store.deleteAlias(image.id, alias))) throw new DomainError('not_found', 'alias_not_found', `image ${name} has no alias ${alias}`);
+    },
+  };
+}

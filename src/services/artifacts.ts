@@ -1,0 +1,101 @@
+import { describeArtifact, type Artifact, type ArtifactFormat, type Attachment } from '../domain/catalog.ts';
+import type { Digest } from '../domain/digest.ts';
+import { DomainError } from '../domain/errors.ts';
+import type { MetadataStore } from '../store/metadata-store.ts';
+import { onConflict, type CatalogService } from './catalog.ts';
+import type { ServiceDeps } from './deps.ts';
+
+export interface ArtifactServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
+  store: Pick<MetadataStore, 'getBlob' | 'hasLiveUpload' | 'insertArtifact' | 'deleteArtifact' | 'listArtifacts' | 'getArtifact' | 'insertAttachment' | 'deleteAttachment' | 'getAttachment'>;
+  catalog: Pick<CatalogService, 'version'>;
+}
+
+export type ArtifactService = ReturnType<typeof createArtifactService>;
+
+export interface NewArtifact {
+  variant: string;
+  operatingSystem: string;
+  architecture: string;
+  format: ArtifactFormat;
+  primaryBlobDigest: Digest;
+  primaryBlobSize: number;
+  primaryMediaType: string;
+}
+
+export interface NewAttachment {
+  name: string;
+  mediaType: string;
+  blobDigest: Digest;
+  blobSize: number;
+}
+
+/** Artifacts and attachments of versions, and where their bytes are. */
+export function createArtifactService(deps: ArtifactServiceDeps) {
+  const { store, clock, catalog } = deps;
+
+  /**
+   * "The digest must be known to the server, i.e. a trusted CAS blob or a live upload session
+   * expecting that digest and size" (drafting may overlap uploading).
+   */
+  async function assertKnown(digest: Digest, size: number): Promise<void> {
+    const blob = await store.getBlob(digest);
+    if (blob && blob.size !== size) throw new DomainError('precondition_failed', 'size_contradicts_blob', `${digest} is a trusted blob of ${blob.size} bytes, not ${size}`);
+    if (blob || (await store.hasLiveUpload({ digest, size, now: clock.now() }))) return;
+    throw new DomainError('precondition_failed', 'digest_unknown', `${digest} (${size} bytes) is neither a trusted blob nor expected by an open upload session; upload it first`);
+  }
+
+  async function artifact(name: string, v: string, artifactId: string): Promise<Artifact> {
+    const { version } = await catalog.version(name, v);
+    const found = await store.getArtifact(version.id, artifactId);
+    if (!found) throw new DomainError('not_found', 'artifact_not_found', `version ${v} of ${name} has no artifact ${artifactId}`);
+    return found;
+  }
+
+  async function attachment(name: string, v: string, artifactId: string, attachmentId: string): Promise<Attachment> {
+    const a = await artifact(name, v, artifactId);
+    const found = await store.getAttachment(a.id, attachmentId);
+    if (!found) throw new DomainError('not_found', 'attachment_not_found', `artifact ${artifactId} has no attachment ${attachmentId}`);
+    return found;
+  }
+
+  return {
+    artifact,
+    attachment,
+
+    async list(name: string, v: string): Promise<Artifact[]> {
+      return store.listArtifacts((await catalog.version(name, v)).version.id);
+    },
+
+    async add(name: string, v: string, input: NewArtifact): Promise<Artifact> {
+      const { version } = await catalog.version(name, v);
+      await assertKnown(input.primaryBlobDigest, input.primaryBlobSize);
+      const now = clock.now();
+      const created: Artifact = { id: deps.newId(), versionId: version.id, ...input, createdAt: now, updatedAt: now };
+      await onConflict(store.insertArtifact({ artifact: created, now }), 'artifact_exists', `version ${v} already has an artifact ${describeArtifact(input)}`);
+      return created;
+    },
+
+    async remove(name: string, v: string, artifactId: string): Promise<void> {
+      const { version } = await catalog.version(name, v);
+      if (!(await store.deleteArtifact({ versionId: version.id, artifactId, now: clock.now() }))) {
+        throw new DomainError('not_found', 'artifact_not_found', `version ${v} of ${name} has no artifact ${artifactId}`);
+      }
+    },
+
+    async attach(name: string, v: string, artifactId: string, input: NewAttachment): Promise<Attachment> {
+      const a = await artifact(name, v, artifactId);
+      await assertKnown(input.blobDigest, input.blobSize);
+      const now = clock.now();
+      const created: Attachment = { id: deps.newId(), artifactId: a.id, ...input, createdAt: now, updatedAt: now };
+      await onConflict(store.insertAttachment({ versionId: a.versionId, attachment: created, now }), 'attachment_exists', `artifact ${artifactId} already has an attachment named ${input.name}`);
+      return created;
+    },
+
+    async detach(name: string, v: string, artifactId: string, attachmentId: string): Promise<void> {
+      const a = await artifact(name, v, artifactId);
+      if (!(await store.deleteAttachment({ versionId: a.versionId, artifactId: a.id, attachmentId, now: clock.now() }))) {
+        throw new DomainError('not_found', 'attachment_not_found', `artifact ${artifactId} has no attachment ${attachmentId}`);
+      }
+    },
+  };
+}

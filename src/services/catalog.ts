@@ -1,0 +1,112 @@
+import type { Image, ImageVersion, Manifest } from '../domain/catalog.ts';
+import { DomainError, isDomainError } from '../domain/errors.ts';
+import type { MetadataStore } from '../store/metadata-store.ts';
+import type { ServiceDeps } from './deps.ts';
+
+export interface CatalogServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
+  store: Pick<
+    MetadataStore,
+    | 'insertImage'
+    | 'getImage'
+    | 'listPublishedImages'
+    | 'insertVersion'
+    | 'getVersion'
+    | 'getVersionById'
+    | 'listPublishedVersions'
+    | 'listArtifacts'
+    | 'listAttachments'
+    | 'getAlias'
+  >;
+}
+
+export type CatalogService = ReturnType<typeof createCatalogService>;
+
+/** Renames a store `conflict` with a message that says what already exists. */
+export async function onConflict<T>(work: Promise<T>, code: string, detail: string): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    if (isDomainError(e) && e.kind === 'conflict') throw new DomainError('conflict', code, detail);
+    throw e;
+  }
+}
+
+/** Images, versions, manifests and refs: the catalog as readers and drafters see it. */
+export function createCatalogService(deps: CatalogServiceDeps) {
+  const { store, clock } = deps;
+
+  async function image(name: string): Promise<Image> {
+    const found = await store.getImage(name);
+    if (!found) throw new DomainError('not_found', 'image_not_found', `image ${name} does not exist`);
+    return found;
+  }
+
+  async function version(name: string, v: string): Promise<{ image: Image; version: ImageVersion }> {
+    const img = await image(name);
+    const found = await store.getVersion(img.id, v);
+    if (!found) throw new DomainError('not_found', 'version_not_found', `image ${name} has no version ${v}`);
+    return { image: img, version: found };
+  }
+
+  async function manifest(img: Image, v: ImageVersion): Promise<Manifest> {
+    const artifacts = await store.listArtifacts(v.id);
+    const attachments = await store.listAttachments(artifacts.map((a) => a.id));
+    return { image: img, version: v, artifacts: artifacts.map((artifact) => ({ artifact, attachments: attachments.filter((x) => x.artifactId === artifact.id) })) };
+  }
+
+  return {
+    image,
+    version,
+
+    async createImage(input: { name: string; displayName?: string; description?: string }): Promise<Image> {
+      const now = clock.now();
+      const created: Image = { id: deps.newId(), name: input.name, displayName: input.displayName, description: input.description, createdAt: now, updatedAt: now };
+      await onConflict(store.insertImage(created), 'image_exists', `image ${input.name} already exists`);
+      return created;
+    },
+
+    /** "Image namespaces that have at least one published version." */
+    listImages: () => store.listPublishedImages(),
+
+    /** "Get one image namespace with a published version." */
+    async publishedImage(name: string): Promise<Image> {
+      const img = await image(name);
+      if ((await store.listPublishedVersions(img.id)).length === 0) {
+        throw new DomainError('not_found', 'image_not_published', `image ${name} has no published version yet`);
+      }
+      return img;
+    },
+
+    async listVersions(name: string): Promise<ImageVersion[]> {
+      return store.listPublishedVersions((await image(name)).id);
+    },
+
+    async createDraft(name: string, v: string): Promise<ImageVersion> {
+      const img = await image(name);
+      const now = clock.now();
+      const draft: ImageVersion = { id: deps.newId(), imageId: img.id, version: v, state: 'draft', createdAt: now, updatedAt: now };
+      await onConflict(store.insertVersion(draft), 'version_exists', `image ${name} already has a version ${v}`);
+      return draft;
+    },
+
+    /** The exact draft, publishing or published manifest. */
+    async manifest(name: string, v: string): Promise<Manifest> {
+      const found = await version(name, v);
+      return manifest(found.image, found.version);
+    },
+
+    /**
+     * A published manifest by ref: "an exact published version wins, otherwise the alias of
+     * that name; a draft never shadows an alias."
+     */
+    async resolve(name: string, ref: string): Promise<Manifest> {
+      const img = await image(name);
+      const exact = await store.getVersion(img.id, ref);
+      if (exact?.state === 'published') return manifest(img, exact);
+      const alias = await store.getAlias(img.id, ref);
+      const target = alias && (await store.getVersionById(alias.versionId));
+      if (target) return manifest(img, target);
+      throw new DomainError('not_found', 'ref_not_found', `image ${name} has no published version or alias named ${ref}`);
+    },
+  };
+}
