@@ -8,6 +8,10 @@ set -euo pipefail
 REQUIRED=(
   "openssl openssl"
   "curl curl"
+  "qemu-img qemu-utils"
+  "xz xz-utils"
+  "tar tar"
+  "jq jq"
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

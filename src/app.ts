@@ -7,18 +7,27 @@ import type { Config } from './config.ts';
 import { createHttpServer } from './http/server.ts';
 import { loadContract } from './http/contract.ts';
 import { readContractFiles } from './http/contract-files.ts';
+import { aliasRoutes } from './http/routes/aliases.ts';
+import { artifactRoutes } from './http/routes/artifacts.ts';
 import { blobRoutes } from './http/routes/blobs.ts';
+import { imageRoutes } from './http/routes/images.ts';
+import { publishRoutes } from './http/routes/publish.ts';
 import { metaRoutes } from './http/routes/meta.ts';
 import { uploadRoutes } from './http/routes/uploads.ts';
 import { ingestJob } from './jobs/ingest-job.ts';
+import { publishJob } from './jobs/publish-job.ts';
 import { createJobRunner } from './jobs/runner.ts';
 import { createSweeper } from './jobs/sweeper.ts';
 import { systemClock } from './lib/clock.ts';
 import { createFailpoints } from './lib/failpoints.ts';
 import { instrument } from './lib/instrument.ts';
+import { createAliasService } from './services/aliases.ts';
+import { createArtifactService } from './services/artifacts.ts';
 import { createAuthService } from './services/auth.ts';
 import { createBlobService } from './services/blobs.ts';
+import { createCatalogService } from './services/catalog.ts';
 import { createIngestService } from './services/ingest.ts';
+import { createPublishService } from './services/publish.ts';
 import { createUploadService } from './services/uploads.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
 import { openSqlite } from './store/sqlite/sqlite-adapter.ts';
@@ -49,7 +58,7 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
   const ingest = createIngestService({ ...base, uploadTtlSeconds: config.uploadTtlSeconds, failpoint });
   const runner = createJobRunner({
     store,
-    handlers: [ingestJob(ingest)],
+    handlers: [ingestJob(ingest), publishJob({ ...base, failpoint })],
     leaseMs: config.jobLeaseSeconds * 1000,
     pollMs: 1000,
     concurrency: config.jobConcurrency,
@@ -63,6 +72,11 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
     maxPartBytes: config.maxPartBytes,
     onJobEnqueued: () => runner.notify(),
   });
+  const blobService = createBlobService(base);
+  const catalog = createCatalogService(base);
+  const artifacts = createArtifactService({ ...base, catalog });
+  const aliases = createAliasService({ ...base, catalog });
+  const publish = createPublishService({ ...base, catalog, onJobEnqueued: () => runner.notify() });
   const contract = loadContract(readContractFiles());
   const server = createHttpServer({
     log,
@@ -73,7 +87,11 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
     routes: [
       metaRoutes({ contract, checks: { metadata: () => store.ping(), blobs: () => blobs.ping() } }),
       uploadRoutes({ contract, uploads, publicUrl: config.publicUrl }),
-      blobRoutes({ contract, blobs: createBlobService(base) }),
+      blobRoutes({ contract, blobs: blobService }),
+      imageRoutes({ contract, catalog, publicUrl: config.publicUrl }),
+      artifactRoutes({ contract, artifacts, blobs: blobService }),
+      publishRoutes({ contract, publish }),
+      aliasRoutes({ contract, aliases }),
     ],
   });
 

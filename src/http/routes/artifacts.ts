@@ -1,0 +1,85 @@
+import type { FastifyInstance } from 'fastify';
+import type { ArtifactFormat } from '../../domain/catalog.ts';
+import type { Digest } from '../../domain/digest.ts';
+import type { ArtifactService } from '../../services/artifacts.ts';
+import type { BlobService } from '../../services/blobs.ts';
+import { artifactDto, attachmentDto } from '../catalog-dto.ts';
+import type { Contract } from '../contract.ts';
+import { defineRoute } from '../route.ts';
+import { sendRepresentation } from '../send-representation.ts';
+import { blobRepresentation } from './blobs.ts';
+
+type VersionParams = { Params: { name: string; version: string } };
+type ArtifactParams = { Params: { name: string; version: string; artifact_id: string } };
+type AttachmentParams = { Params: { name: string; version: string; artifact_id: string; attachment_id: string } };
+
+/** Artifacts and attachments of a version, and downloads of their bytes. */
+export function artifactRoutes(deps: { contract: Contract; artifacts: ArtifactService; blobs: BlobService }) {
+  const { contract, artifacts } = deps;
+  return (app: FastifyInstance) => {
+    defineRoute<VersionParams>(app, contract, 'listArtifacts', {}, async (request) => ({
+      artifacts: (await artifacts.list(request.params.name, request.params.version)).map(artifactDto),
+    }));
+
+    defineRoute<
+      VersionParams & {
+        Body: { variant: string; operating_system: string; architecture: string; format: ArtifactFormat; primary_blob_digest: Digest; primary_blob_size_bytes: number; primary_media_type: string };
+      }
+    >(app, contract, 'addArtifact', { action: 'catalog.write' }, async (request, reply) => {
+      const b = request.body;
+      const created = await artifacts.add(request.params.name, request.params.version, {
+        variant: b.variant,
+        operatingSystem: b.operating_system,
+        architecture: b.architecture,
+        format: b.format,
+        primaryBlobDigest: b.primary_blob_digest,
+        primaryBlobSize: b.primary_blob_size_bytes,
+        primaryMediaType: b.primary_media_type,
+      });
+      return reply.code(201).send(artifactDto(created));
+    });
+
+    defineRoute<ArtifactParams>(app, contract, 'getArtifact', {}, async (request) =>
+      artifactDto(await artifacts.artifact(request.params.name, request.params.version, request.params.artifact_id)),
+    );
+
+    defineRoute<ArtifactParams>(app, contract, 'deleteArtifact', { action: 'catalog.write' }, async (request, reply) => {
+      await artifacts.remove(request.params.name, request.params.version, request.params.artifact_id);
+      return reply.code(204).send();
+    });
+
+    defineRoute<ArtifactParams & { Body: { name: string; media_type: string; blob_digest: Digest; blob_size_bytes: number } }>(
+      app,
+      contract,
+      'addAttachment',
+      { action: 'catalog.write' },
+      async (request, reply) => {
+        const b = request.body;
+        const p = request.params;
+        const created = await artifacts.attach(p.name, p.version, p.artifact_id, { name: b.name, mediaType: b.media_type, blobDigest: b.blob_digest, blobSize: b.blob_size_bytes });
+        return reply.code(201).send(attachmentDto(created));
+      },
+    );
+
+    defineRoute<AttachmentParams>(app, contract, 'deleteAttachment', { action: 'catalog.write' }, async (request, reply) => {
+      const p = request.params;
+      await artifacts.detach(p.name, p.version, p.artifact_id, p.attachment_id);
+      return reply.code(204).send();
+    });
+
+    // Downloads: the blob's bytes with the blob route's semantics, typed by the recorded media type.
+    for (const operationId of ['openArtifactDownload', 'headArtifactDownload']) {
+      defineRoute<ArtifactParams>(app, contract, operationId, {}, async (request, reply) => {
+        const a = await artifacts.artifact(request.params.name, request.params.version, request.params.artifact_id);
+        return sendRepresentation(request, reply, await blobRepresentation(deps.blobs, a.primaryBlobDigest, a.primaryMediaType));
+      });
+    }
+    for (const operationId of ['openAttachmentDownload', 'headAttachmentDownload']) {
+      defineRoute<AttachmentParams>(app, contract, operationId, {}, async (request, reply) => {
+        const p = request.params;
+        const x = await artifacts.attachment(p.name, p.version, p.artifact_id, p.attachment_id);
+        return sendRepresentation(request, reply, await blobRepresentation(deps.blobs, x.blobDigest, x.mediaType));
+      });
+    }
+  };
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { draftVersion, waitForJob } from '../helpers/catalog.ts';
+import { apiClient } from '../helpers/client.ts';
+import { makeDataDir, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+
+describe('SIGKILL during a publish job', () => {
+  for (const step of ['validate_catalog', 'incus_index', 'finalize_publish']) {
+    it(`resumes ${step} after a restart and publishes the version exactly once`, async () => {
+      const dataDir = await makeDataDir();
+      let server: ServerHandle | undefined;
+      try {
+        server = await startServer({ dataDir, env: { IMGSRV_FAILPOINTS: `publish-${step}` } });
+        const api = apiClient(server);
+        await draftVersion(api, 'crashy', '1.0');
+        const job = await api.post('/v1/images/crashy/versions/1.0/publish');
+        await server.waitForOutput(new RegExp(`failpoint reached: publish-${step}`));
+        const during = await api.get(`/v1/publish-jobs/${job.json.id}`);
+        assert.equal(during.json.state, 'running');
+        assert.equal(during.json.steps.find((s: { name: string }) => s.name === step).state, 'running');
+        assert.equal((await api.get('/v1/images/crashy/versions/1.0')).json.version.state, 'publishing');
+        await server.kill();
+
+        server = await startServer({ dataDir, token: server.token });
+        const restarted = apiClient(server);
+        const done = await waitForJob(restarted, job.json.id);
+        assert.equal(done.state, 'succeeded', JSON.stringify(done));
+        const order = ['validate_catalog', 'incus_index', 'finalize_publish'];
+        for (const s of done.steps as { name: string; attempt_count: number; state: string }[]) {
+          const expected = order.indexOf(s.name) < order.indexOf(step) ? 1 : s.name === step ? 2 : 1;
+          assert.equal(s.attempt_count, expected, `${s.name} ran ${s.attempt_count} times`);
+          assert.equal(s.state, 'succeeded');
+        }
+        const manifest = await restarted.get('/v1/images/crashy/versions/1.0');
+        assert.equal(manifest.json.version.state, 'published');
+        assert.equal((await restarted.post('/v1/images/crashy/versions/1.0/publish')).json.id, job.json.id);
+        await server.stop();
+        const db = new Database(join(dataDir, 'metadata.sqlite'), { readonly: true });
+        assert.equal((db.prepare('select count(*) as n from publish_jobs').get() as { n: number }).n, 1, 'one publish job');
+        assert.equal((db.prepare("select count(*) as n from jobs where kind = 'publish' and state != 'succeeded'").get() as { n: number }).n, 0, 'no durable job left behind');
+        db.close();
+      } finally {
+        await server?.stop();
+        await removeDir(dataDir);
+      }
+    });
+  }
+});
