@@ -12,6 +12,7 @@ REQUIRED=(
   "xz xz-utils"
   "tar tar"
   "jq jq"
+  "incus incus-client backports"
 )
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -12,6 +12,7 @@ import { artifactRoutes } from './http/routes/artifacts.ts';
 import { blobRoutes } from './http/routes/blobs.ts';
 import { imageRoutes } from './http/routes/images.ts';
 import { publishRoutes } from './http/routes/publish.ts';
+import { streamsRoutes } from './http/routes/streams.ts';
 import { metaRoutes } from './http/routes/meta.ts';
 import { uploadRoutes } from './http/routes/uploads.ts';
 import { ingestJob } from './jobs/ingest-job.ts';
@@ -26,6 +27,7 @@ import { createArtifactService } from './services/artifacts.ts';
 import { createAuthService } from './services/auth.ts';
 import { createBlobService } from './services/blobs.ts';
 import { createCatalogService } from './services/catalog.ts';
+import { createFeedService } from './services/feed.ts';
 import { createIngestService } from './services/ingest.ts';
 import { createPublishService } from './services/publish.ts';
 import { createUploadService } from './services/uploads.ts';
@@ -77,6 +79,7 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
   const artifacts = createArtifactService({ ...base, catalog });
   const aliases = createAliasService({ ...base, catalog });
   const publish = createPublishService({ ...base, catalog, onJobEnqueued: () => runner.notify() });
+  const feed = createFeedService(base);
   const contract = loadContract(readContractFiles());
   const server = createHttpServer({
     log,
@@ -92,6 +95,7 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
       artifactRoutes({ contract, artifacts, blobs: blobService }),
       publishRoutes({ contract, publish }),
       aliasRoutes({ contract, aliases }),
+      streamsRoutes({ contract, feed }),
     ],
   });
 

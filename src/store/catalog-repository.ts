@@ -2,6 +2,7 @@ import type { Alias, Artifact, Attachment, Image, ImageVersion } from '../domain
 import type { Digest } from '../domain/digest.ts';
 import type { NewJob } from '../domain/job.ts';
 import type { IncusIndexEntry, PublishJob, PublishStepName } from '../domain/publish.ts';
+import type { FeedSnapshot } from '../domain/feed.ts';
 
 /**
  * Images, versions, artifacts, attachments and aliases. Every change to a version's content is
@@ -55,6 +56,16 @@ export interface CatalogRepository {
 
   /** Whether an upload session that is not finished expects this digest and size. */
   hasLiveUpload(input: { digest: Digest; size: number; now: Date }): Promise<boolean>;
+}
+
+/** What the Incus feed is built from: published, indexed artifacts and aliases, without bytes. */
+export interface FeedRepository {
+  feedSnapshot(): Promise<FeedSnapshot>;
+  /**
+   * A token that changes whenever the snapshot may have changed (a version published, an alias
+   * created, moved or deleted). Cheap: read on every feed request to decide whether to rebuild.
+   */
+  feedRevision(): Promise<string>;
 }
 
 /**

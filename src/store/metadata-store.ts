@@ -3,7 +3,7 @@ import type { BlobRecord } from '../domain/blob.ts';
 import type { Digest } from '../domain/digest.ts';
 import type { Job, NewJob } from '../domain/job.ts';
 import type { UploadPart, UploadSession, UploadState } from '../domain/upload.ts';
-import type { CatalogRepository, PublishRepository } from './catalog-repository.ts';
+import type { CatalogRepository, FeedRepository, PublishRepository } from './catalog-repository.ts';
 
 /**
  * The metadata store is the one writer of truth: upload sessions, the trusted-blob index,
@@ -14,7 +14,7 @@ import type { CatalogRepository, PublishRepository } from './catalog-repository.
  * Errors: `not_found` / `precondition_failed` / `conflict` as documented per method;
  * `unavailable` when the database cannot be reached. Nothing else escapes.
  */
-export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, AuthRepository, CatalogRepository, PublishRepository {
+export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, AuthRepository, CatalogRepository, PublishRepository, FeedRepository {
   /** Resolves when the database answers a trivial query; throws `unavailable` otherwise. */
   ping(): Promise<void>;
   /** Releases connections. Idempotent. */

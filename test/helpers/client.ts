@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Agent, fetch as undiciFetch } from 'undici';
 import type { Contract, Operation } from '../../src/http/contract.ts';
 import { servedContract } from './contract.ts';
 
@@ -87,8 +88,12 @@ export function assertMatchesContract(method: string, path: string, res: ApiResp
   }
 }
 
-/** An HTTP client for a running server that validates every response against the contract. */
-export function apiClient(base: { url: string; token: string }) {
+/**
+ * An HTTP client for a running server that validates every response against the contract.
+ * `ca` pins a self-signed certificate (PEM) for a server speaking HTTPS.
+ */
+export function apiClient(base: { url: string; token: string; ca?: string }) {
+  const send = base.ca ? pinnedFetch(base.ca) : fetch;
   const request = async (method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> => {
     const headers: Record<string, string> = { ...opts.headers };
     const token = opts.token === undefined ? base.token : opts.token;
@@ -100,7 +105,7 @@ export function apiClient(base: { url: string; token: string }) {
     } else if (opts.body !== undefined) {
       body = typeof opts.body === "string" ? opts.body : new Uint8Array(opts.body);
     }
-    const res = await fetch(`${base.url}${path}`, { method, headers, body });
+    const res = await send(`${base.url}${path}`, { method, headers, body });
     const bytes = Buffer.from(await res.arrayBuffer());
     const type = res.headers.get('content-type') ?? '';
     const json = /json/.test(type) && bytes.length > 0 ? JSON.parse(bytes.toString('utf8')) : undefined;
@@ -119,3 +124,9 @@ export function apiClient(base: { url: string; token: string }) {
 }
 
 export type ApiClient = ReturnType<typeof apiClient>;
+
+/** fetch that trusts exactly one CA certificate. */
+function pinnedFetch(ca: string): typeof fetch {
+  const dispatcher = new Agent({ connect: { ca } });
+  return ((url: string, init: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
+}

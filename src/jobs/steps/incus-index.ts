@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describeArtifact, INCUS_METADATA_ATTACHMENT } from '../../domain/catalog.ts';
 import { DomainError, isDomainError } from '../../domain/errors.ts';
+import { incusArchitecture } from '../../domain/incus.ts';
 import type { IncusIndexEntry } from '../../domain/publish.ts';
 import { readIncusMetadata } from './incus-metadata.ts';
 import { blobChunks, type PublishStepHandler } from './step.ts';
@@ -28,6 +29,11 @@ export const incusIndex: PublishStepHandler = {
         throw e;
       };
       const facts = await readIncusMetadata(blobChunks(blobs, metadata.blobDigest, signal)).catch(about);
+      const arch = incusArchitecture(artifact.architecture);
+      if (!arch) throw new DomainError('invalid', 'architecture_unknown_to_incus', `artifact ${describeArtifact(artifact)}: Incus knows no architecture named ${artifact.architecture}`);
+      if (incusArchitecture(facts.architecture) !== arch) {
+        throw new DomainError('invalid', 'architecture_mismatch', `artifact ${describeArtifact(artifact)}: its metadata.yaml is for architecture ${facts.architecture}`);
+      }
       const combined = createHash('sha256');
       try {
         for (const digest of [metadata.blobDigest, artifact.primaryBlobDigest]) {

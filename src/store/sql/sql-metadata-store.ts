@@ -4,6 +4,7 @@ import type { MetadataStore } from '../metadata-store.ts';
 import type { SqlAdapter } from './adapter.ts';
 import { sqlAuth } from './auth.ts';
 import { sqlCatalog } from './catalog.ts';
+import { sqlFeed } from './feed.ts';
 import { sqlPublish } from './publish.ts';
 import { sqlJobs } from './jobs.ts';
 import { sqlUploads } from './uploads.ts';
@@ -19,6 +20,7 @@ export function createSqlMetadataStore(adapter: SqlAdapter): MetadataStore {
     ...sqlAuth(adapter),
     ...sqlCatalog(adapter),
     ...sqlPublish(adapter),
+    ...sqlFeed(adapter),
     async ping() {
       await sql`select 1`.execute(adapter.db);
     },
