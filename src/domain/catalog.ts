@@ -74,7 +74,7 @@ export interface Manifest {
 }
 
 /** "Nothing in a version can change once it is no longer a draft." */
-export function assertDraft(v: ImageVersion): void {
+export function assertDraft(v: Pick<ImageVersion, 'version' | 'state'>): void {
   if (v.state !== 'draft') {
     throw new DomainError('precondition_failed', 'version_not_draft', `version ${v.version} is ${v.state}; nothing in a version can change once it is no longer a draft`);
   }

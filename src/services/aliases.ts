@@ -6,7 +6,7 @@ import type { ServiceDeps } from './deps.ts';
 
 export interface AliasServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
   store: Pick<MetadataStore, 'putAlias' | 'getAlias' | 'listAliases' | 'deleteAlias'>;
-  catalog: Pick<CatalogService, 'image' | 'version'>;
+  catalog: Pick<CatalogService, 'image' | 'version' | 'published'>;
 }
 
 export type AliasService = ReturnType<typeof createAliasService>;
@@ -30,8 +30,9 @@ export function createAliasService(deps: AliasServiceDeps) {
       return found;
     },
 
+    /** Aliases of an image (404 until it has a published version, like the image). */
     async list(name: string): Promise<Alias[]> {
-      return store.listAliases((await catalog.image(name)).id);
+      return store.listAliases((await catalog.published(name)).image.id);
     },
 
     async remove(name: string, alias: string): Promise<void> {

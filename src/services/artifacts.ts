@@ -1,13 +1,17 @@
-import { describeArtifact, type Artifact, type ArtifactFormat, type Attachment } from '../domain/catalog.ts';
+import { describeArtifact, INCUS_METADATA_ATTACHMENT, type Artifact, type ArtifactFormat, type Attachment } from '../domain/catalog.ts';
 import type { Digest } from '../domain/digest.ts';
-import { DomainError } from '../domain/errors.ts';
+import { DomainError, isDomainError } from '../domain/errors.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
-import { onConflict, type CatalogService } from './catalog.ts';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import type { CatalogService } from './catalog.ts';
+import { onConflict } from './conflict.ts';
+import { inspectIncusMetadata } from './incus-metadata.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface ArtifactServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
   store: Pick<MetadataStore, 'getBlob' | 'hasLiveUpload' | 'insertArtifact' | 'deleteArtifact' | 'listArtifacts' | 'getArtifact' | 'insertAttachment' | 'deleteAttachment' | 'getAttachment'>;
   catalog: Pick<CatalogService, 'version'>;
+  blobs: Pick<BlobStore, 'open'>;
 }
 
 export type ArtifactService = ReturnType<typeof createArtifactService>;
@@ -44,26 +48,53 @@ export function createArtifactService(deps: ArtifactServiceDeps) {
     throw new DomainError('precondition_failed', 'digest_unknown', `${digest} (${size} bytes) is neither a trusted blob nor expected by an open upload session; upload it first`);
   }
 
-  async function artifact(name: string, v: string, artifactId: string): Promise<Artifact> {
+  /**
+   * An artifact of a version. Public reads (`published`) see only published versions, as the
+   * contract's "for an exact published version" says; changes see drafts.
+   */
+  async function artifact(name: string, v: string, artifactId: string, opts: { published: boolean }): Promise<Artifact> {
     const { version } = await catalog.version(name, v);
     const found = await store.getArtifact(version.id, artifactId);
     if (!found) throw new DomainError('not_found', 'artifact_not_found', `version ${v} of ${name} has no artifact ${artifactId}`);
+    if (opts.published && version.state !== 'published') {
+      throw new DomainError('not_found', 'version_not_published', `version ${v} of ${name} is ${version.state}; its artifacts are served once it is published (the draft manifest is at /v1/images/${name}/versions/${v})`);
+    }
     return found;
   }
 
   async function attachment(name: string, v: string, artifactId: string, attachmentId: string): Promise<Attachment> {
-    const a = await artifact(name, v, artifactId);
+    const a = await artifact(name, v, artifactId, { published: true });
     const found = await store.getAttachment(a.id, attachmentId);
     if (!found) throw new DomainError('not_found', 'attachment_not_found', `artifact ${artifactId} has no attachment ${attachmentId}`);
     return found;
   }
 
+  /**
+   * The Incus metadata of a qcow2 is checked as soon as its bytes are verified: once the
+   * version is publishing nothing can be fixed, so a bad file is refused here when possible
+   * (otherwise `incus_index` finds it at publish time).
+   */
+  async function assertIncusMetadata(a: Artifact, input: NewAttachment): Promise<void> {
+    if (input.name !== INCUS_METADATA_ATTACHMENT || a.format !== 'qcow2' || !(await store.getBlob(input.blobDigest))) return;
+    try {
+      await inspectIncusMetadata(deps.blobs, a, input.blobDigest, AbortSignal.timeout(60_000));
+    } catch (e) {
+      if (isDomainError(e) && e.kind === 'invalid') throw new DomainError('precondition_failed', e.code, e.detail);
+      throw e;
+    }
+  }
+
   return {
-    artifact,
+    /** A published artifact (public read). */
+    artifact: (name: string, v: string, artifactId: string) => artifact(name, v, artifactId, { published: true }),
+    /** An attachment of a published artifact (public read). */
     attachment,
 
+    /** "List primary artifacts for an exact published version." */
     async list(name: string, v: string): Promise<Artifact[]> {
-      return store.listArtifacts((await catalog.version(name, v)).version.id);
+      const { version } = await catalog.version(name, v);
+      if (version.state !== 'published') throw new DomainError('not_found', 'version_not_published', `version ${v} of ${name} is ${version.state}; list its artifacts with the manifest`);
+      return store.listArtifacts(version.id);
     },
 
     async add(name: string, v: string, input: NewArtifact): Promise<Artifact> {
@@ -83,8 +114,9 @@ export function createArtifactService(deps: ArtifactServiceDeps) {
     },
 
     async attach(name: string, v: string, artifactId: string, input: NewAttachment): Promise<Attachment> {
-      const a = await artifact(name, v, artifactId);
+      const a = await artifact(name, v, artifactId, { published: false });
       await assertKnown(input.blobDigest, input.blobSize);
+      await assertIncusMetadata(a, input);
       const now = clock.now();
       const created: Attachment = { id: deps.newId(), artifactId: a.id, ...input, createdAt: now, updatedAt: now };
       await onConflict(store.insertAttachment({ versionId: a.versionId, attachment: created, now }), 'attachment_exists', `artifact ${artifactId} already has an attachment named ${input.name}`);
@@ -92,7 +124,7 @@ export function createArtifactService(deps: ArtifactServiceDeps) {
     },
 
     async detach(name: string, v: string, artifactId: string, attachmentId: string): Promise<void> {
-      const a = await artifact(name, v, artifactId);
+      const a = await artifact(name, v, artifactId, { published: false });
       if (!(await store.deleteAttachment({ versionId: a.versionId, artifactId: a.id, attachmentId, now: clock.now() }))) {
         throw new DomainError('not_found', 'attachment_not_found', `artifact ${artifactId} has no attachment ${attachmentId}`);
       }

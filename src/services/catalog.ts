@@ -1,5 +1,6 @@
 import type { Image, ImageVersion, Manifest } from '../domain/catalog.ts';
-import { DomainError, isDomainError } from '../domain/errors.ts';
+import { DomainError } from '../domain/errors.ts';
+import { onConflict } from './conflict.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { ServiceDeps } from './deps.ts';
 
@@ -21,16 +22,6 @@ export interface CatalogServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'>
 
 export type CatalogService = ReturnType<typeof createCatalogService>;
 
-/** Renames a store `conflict` with a message that says what already exists. */
-export async function onConflict<T>(work: Promise<T>, code: string, detail: string): Promise<T> {
-  try {
-    return await work;
-  } catch (e) {
-    if (isDomainError(e) && e.kind === 'conflict') throw new DomainError('conflict', code, detail);
-    throw e;
-  }
-}
-
 /** Images, versions, manifests and refs: the catalog as readers and drafters see it. */
 export function createCatalogService(deps: CatalogServiceDeps) {
   const { store, clock } = deps;
@@ -48,6 +39,14 @@ export function createCatalogService(deps: CatalogServiceDeps) {
     return { image: img, version: found };
   }
 
+  /** An image as the public sees it: only once it has a published version. */
+  async function published(name: string): Promise<{ image: Image; versions: ImageVersion[] }> {
+    const img = await image(name);
+    const versions = await store.listPublishedVersions(img.id);
+    if (versions.length === 0) throw new DomainError('not_found', 'image_not_published', `image ${name} has no published version yet`);
+    return { image: img, versions };
+  }
+
   async function manifest(img: Image, v: ImageVersion): Promise<Manifest> {
     const artifacts = await store.listArtifacts(v.id);
     const attachments = await store.listAttachments(artifacts.map((a) => a.id));
@@ -57,6 +56,7 @@ export function createCatalogService(deps: CatalogServiceDeps) {
   return {
     image,
     version,
+    published,
 
     async createImage(input: { name: string; displayName?: string; description?: string }): Promise<Image> {
       const now = clock.now();
@@ -69,17 +69,10 @@ export function createCatalogService(deps: CatalogServiceDeps) {
     listImages: () => store.listPublishedImages(),
 
     /** "Get one image namespace with a published version." */
-    async publishedImage(name: string): Promise<Image> {
-      const img = await image(name);
-      if ((await store.listPublishedVersions(img.id)).length === 0) {
-        throw new DomainError('not_found', 'image_not_published', `image ${name} has no published version yet`);
-      }
-      return img;
-    },
+    publishedImage: async (name: string) => (await published(name)).image,
 
-    async listVersions(name: string): Promise<ImageVersion[]> {
-      return store.listPublishedVersions((await image(name)).id);
-    },
+    /** "List published versions for an image" (404 until one is published, like the image). */
+    listVersions: async (name: string) => (await published(name)).versions,
 
     async createDraft(name: string, v: string): Promise<ImageVersion> {
       const img = await image(name);

@@ -1,5 +1,4 @@
 import type { Alias, Artifact, Attachment, Image, ImageVersion } from '../domain/catalog.ts';
-import type { Digest } from '../domain/digest.ts';
 import type { NewJob } from '../domain/job.ts';
 import type { IncusIndexEntry, PublishJob, PublishStepName } from '../domain/publish.ts';
 import type { FeedSnapshot } from '../domain/feed.ts';
@@ -54,8 +53,6 @@ export interface CatalogRepository {
   /** false when there was no such alias. */
   deleteAlias(imageId: string, alias: string): Promise<boolean>;
 
-  /** Whether an upload session that is not finished expects this digest and size. */
-  hasLiveUpload(input: { digest: Digest; size: number; now: Date }): Promise<boolean>;
 }
 
 /** What the Incus feed is built from: published, indexed artifacts and aliases, without bytes. */
@@ -69,35 +66,44 @@ export interface FeedRepository {
 }
 
 /**
+ * Who may write a publish job's progress: the durable job the publish job names as its driver,
+ * while `owner` holds that durable job's lease. Every progress write is conditional on it, so a
+ * worker that lost its lease, or a stale durable job superseded by a retry, changes nothing.
+ */
+export interface PublishDriver {
+  jobId: string;
+  owner: string;
+}
+
+/**
  * Publish jobs: one per version, created atomically with the draft → publishing move, their
- * steps, and the Incus index computed for the feed.
+ * steps, and the Incus index computed for the feed. Progress writes return false, changing
+ * nothing, unless `driver` still drives the job.
  */
 export interface PublishRepository {
   /**
    * Moves a draft with at least one artifact to `publishing`, creating its publish job (steps
-   * queued) and the durable job that drives it, atomically. When the version is already
-   * publishing or published, changes nothing and returns its existing job id.
+   * queued) and `queue`, the durable job that drives it, atomically. When the version is
+   * already publishing or published, changes nothing and returns its existing job id.
    * @throws precondition_failed when the draft has no artifact.
    */
   startPublish(input: { versionId: string; jobId: string; stepIds: Record<PublishStepName, string>; queue: NewJob; now: Date }): Promise<{ jobId: string; created: boolean }>;
   getPublishJob(id: string): Promise<PublishJob | undefined>;
   /** Marks the job running and one step running, counting an attempt. */
-  startStep(input: { jobId: string; step: PublishStepName; now: Date }): Promise<void>;
-  /** Records a step's success (or that it had nothing to do). */
-  finishStep(input: { jobId: string; step: PublishStepName; outcome: 'succeeded' | 'skipped'; now: Date }): Promise<void>;
+  startStep(input: { jobId: string; step: PublishStepName; driver: PublishDriver; now: Date }): Promise<boolean>;
+  /** Records a step's success (or that it had nothing to do) with its result, atomically. */
+  finishStep(input: { jobId: string; step: PublishStepName; outcome: 'succeeded' | 'skipped'; incusIndex?: readonly IncusIndexEntry[]; driver: PublishDriver; now: Date }): Promise<boolean>;
   /** Fails the step and the job with a reason. */
-  failStep(input: { jobId: string; step: PublishStepName; reason: string; now: Date }): Promise<void>;
+  failStep(input: { jobId: string; step: PublishStepName; reason: string; driver: PublishDriver; now: Date }): Promise<boolean>;
   /**
    * The last step: the version becomes published (published_at set once), the step and the
-   * job succeed, atomically. Idempotent once done.
+   * job succeed, atomically.
    */
-  finalizePublish(input: { jobId: string; now: Date }): Promise<void>;
+  finalizePublish(input: { jobId: string; driver: PublishDriver; now: Date }): Promise<boolean>;
   /**
-   * Requeues a failed job from its failed step and enqueues the durable job, atomically.
+   * Requeues a failed job from its failed step with `queue` as its new driver, atomically.
    * Returns false (and changes nothing) unless the job is failed.
    */
   retryPublishJob(input: { jobId: string; queue: NewJob; now: Date }): Promise<boolean>;
-  /** Replaces the index entries of these artifacts. */
-  putIncusIndex(entries: readonly IncusIndexEntry[], now: Date): Promise<void>;
   getIncusIndex(artifactIds: readonly string[]): Promise<IncusIndexEntry[]>;
 }

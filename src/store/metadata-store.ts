@@ -53,6 +53,8 @@ export interface UploadRepository {
    * @throws invalid (`size_mismatch`) when the digest is recorded with another size.
    */
   markUploadReady(input: { uploadId: string; blob: { digest: Digest; size: number }; now: Date }): Promise<void>;
+  /** Whether an upload session that is not finished expects this digest and size. */
+  hasLiveUpload(input: { digest: Digest; size: number; now: Date }): Promise<boolean>;
   /** Open sessions whose `expiresAt` has passed become `aborted`; returns their ids. */
   expireUploads(input: { now: Date; reason: string; limit: number }): Promise<string[]>;
   /** Terminal sessions whose parts have not been removed from the blob store yet. */

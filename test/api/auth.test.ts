@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { apiClient } from '../helpers/client.ts';
 import { useServer } from '../helpers/suite.ts';
 import { makeDataDir, removeDir, startServer } from '../helpers/server.ts';
+import { tokenParts } from '../../src/auth/tokens.ts';
 import { seedPrincipal, withStore } from '../helpers/store.ts';
 
 const begin = { expected_digest: `sha256:${'1'.repeat(64)}`, expected_size_bytes: 1 };
@@ -33,7 +34,7 @@ describe('bearer authentication and roles', () => {
   it('rejects malformed, unknown, expired and revoked tokens', async () => {
     const expired = await seedPrincipal(ctx.server.dataDir, { roles: ['content-writer'], expiresInMs: -1000 });
     const revoked = await seedPrincipal(ctx.server.dataDir, { roles: ['content-writer'], revoked: true });
-    const [, id] = ctx.server.token.split('_');
+    const { id } = tokenParts(ctx.server.token);
     const cases: [Record<string, string>, RegExp][] = [
       [{ authorization: 'Basic YWRtaW46YWRtaW4=' }, /must be "Bearer <token>"/],
       [{ authorization: 'Bearer' }, /must be "Bearer <token>"/],
@@ -65,7 +66,7 @@ describe('bearer authentication and roles', () => {
   });
 
   it('never logs the token', () => {
-    assert.ok(!ctx.server.output().includes(ctx.server.token.split('_')[2]!));
+    assert.ok(!ctx.server.output().includes(tokenParts(ctx.server.token).secret));
   });
 });
 
@@ -84,7 +85,7 @@ describe('bootstrap', () => {
       const rows = db.prepare('select * from api_tokens').all() as Record<string, unknown>[];
       db.close();
       assert.equal(rows.length, 1);
-      const secret = token.split('_')[2]!;
+      const { secret } = tokenParts(token);
       assert.ok(!JSON.stringify(rows).includes(secret), 'no plaintext secret in the database');
       const file = readFileSync(join(dataDir, 'metadata.sqlite')).toString('latin1') + readFileSync(join(dataDir, 'metadata.sqlite-wal')).toString('latin1');
       assert.ok(!file.includes(secret), 'no plaintext secret in the database files');

@@ -71,13 +71,23 @@ describe('catalog: conflicts, preconditions, not found', () => {
     assert.equal((await ctx.api.delete(`/v1/images/nf/versions/1/artifacts/${missing}`)).status, 412, 'a published version cannot change at all');
   });
 
-  it('keeps drafted images out of the public listing until a version is published', async () => {
-    await draftVersion(ctx.api, 'drafty', '0.1', { metadata: false });
+  it('keeps drafts out of public listings and artifact reads until a version is published', async () => {
+    const { artifactId } = await draftVersion(ctx.api, 'drafty', '0.1', { metadata: false });
     const names = (await ctx.api.get('/v1/images')).json.images.map((i: { name: string }) => i.name);
     assert.ok(!names.includes('drafty'));
-    assert.equal((await ctx.api.get('/v1/images/drafty')).status, 404);
-    assert.deepEqual((await ctx.api.get('/v1/images/drafty/versions')).json.versions, []);
-    assert.equal((await ctx.api.get('/v1/images/drafty/versions/0.1')).json.version.state, 'draft', 'the exact draft manifest is readable');
+    for (const path of ['/v1/images/drafty', '/v1/images/drafty/versions', '/v1/images/drafty/aliases', '/v1/images/drafty/versions/0.1/artifacts', `/v1/images/drafty/versions/0.1/artifacts/${artifactId}`, `/v1/images/drafty/versions/0.1/artifacts/${artifactId}/download`]) {
+      const res = await ctx.api.get(path, { token: null });
+      assert.equal(res.status, 404, path);
+      assert.match(res.json.detail, /no published version yet|is draft/);
+    }
+    const manifest = await ctx.api.get('/v1/images/drafty/versions/0.1', { token: null });
+    assert.equal(manifest.json.version.state, 'draft', 'the exact draft manifest is readable');
+    assert.equal(manifest.json.artifacts[0].artifact.id, artifactId);
+    const job = await ctx.api.post('/v1/images/drafty/versions/0.1/publish');
+    await waitForJob(ctx.api, job.json.id);
+    for (const path of ['/v1/images/drafty', '/v1/images/drafty/versions', '/v1/images/drafty/aliases', '/v1/images/drafty/versions/0.1/artifacts', `/v1/images/drafty/versions/0.1/artifacts/${artifactId}/download`]) {
+      assert.equal((await ctx.api.get(path, { token: null })).status, 200, path);
+    }
   });
 
   it('adds artifacts only for digests the server knows, with the right size (412)', async () => {
@@ -113,7 +123,7 @@ describe('catalog: conflicts, preconditions, not found', () => {
     const meta = manifest.json.artifacts[0].attachments[0];
     const again = await ctx.api.post(`/v1/images/uniq/versions/1/artifacts/${artifactId}/attachments`, { name: 'incus.tar.xz', blob_digest: meta.blob_digest, blob_size_bytes: meta.blob_size_bytes, media_type: 'x' });
     assert.equal(again.status, 409);
-    assert.equal((await ctx.api.get('/v1/images/uniq/versions/1/artifacts')).json.artifacts.length, 5);
+    assert.equal((await ctx.api.get('/v1/images/uniq/versions/1')).json.artifacts.length, 5);
   });
 
   it('deletes artifacts and attachments of a draft, and nothing once publishing started (412)', async () => {

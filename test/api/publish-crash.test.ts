@@ -7,16 +7,17 @@ import { apiClient } from '../helpers/client.ts';
 import { makeDataDir, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
 
 describe('SIGKILL during a publish job', () => {
-  for (const step of ['validate_catalog', 'incus_index', 'finalize_publish']) {
-    it(`resumes ${step} after a restart and publishes the version exactly once`, async () => {
+  // Killed as the step starts, and after its work but before its success is recorded.
+  for (const [step, point] of ['validate_catalog', 'incus_index', 'finalize_publish'].flatMap((s): [string, string][] => [[s, s], [s, `${s}-done`]])) {
+    it(`resumes ${step} (killed at ${point}) after a restart and publishes the version exactly once`, async () => {
       const dataDir = await makeDataDir();
       let server: ServerHandle | undefined;
       try {
-        server = await startServer({ dataDir, env: { IMGSRV_FAILPOINTS: `publish-${step}` } });
+        server = await startServer({ dataDir, env: { IMGSRV_FAILPOINTS: `publish-${point}` } });
         const api = apiClient(server);
         await draftVersion(api, 'crashy', '1.0');
         const job = await api.post('/v1/images/crashy/versions/1.0/publish');
-        await server.waitForOutput(new RegExp(`failpoint reached: publish-${step}`));
+        await server.waitForOutput(new RegExp(`failpoint reached: publish-${point}\n`));
         const during = await api.get(`/v1/publish-jobs/${job.json.id}`);
         assert.equal(during.json.state, 'running');
         assert.equal(during.json.steps.find((s: { name: string }) => s.name === step).state, 'running');

@@ -65,21 +65,40 @@ describe('publish jobs: failure, retry, idempotence, concurrency', () => {
     assert.deepEqual(attempts(done), { validate_catalog: 'succeeded/1', incus_index: 'succeeded/2', finalize_publish: 'succeeded/1' });
   });
 
-  it('fails incus_index with a clear reason for an unusable incus.tar.xz', async () => {
+  it('refuses an unusable incus.tar.xz when it is attached (412), while the draft can still be fixed', async () => {
     const cases: [string, Buffer | Parameters<typeof makeIncusTarXz>[0], RegExp][] = [
       ['not-xz', random(500), /not a valid xz archive/],
+      ['empty', Buffer.alloc(0), /not a valid xz archive/],
       ['no-arch', { yaml: 'creation_date: 1795400000\n' }, /has no architecture/],
       ['zero-date', { creationDate: 0 }, /non-zero integer creation_date/],
+      ['huge-date', { creationDate: 1e300 }, /non-zero integer creation_date/],
       ['bad-yaml', { yaml: 'architecture: [unclosed\n' }, /not valid YAML/],
+      ['other-arch', { architecture: 'aarch64' }, /metadata\.yaml is for architecture aarch64/],
     ];
-    for (const [image, metadata, reason] of cases) {
-      await draftVersion(ctx.api, `meta-${image}`, '1', { metadata: Buffer.isBuffer(metadata) ? metadata : await makeIncusTarXz(metadata) });
-      const job = await ctx.api.post(`/v1/images/meta-${image}/versions/1/publish`);
-      const failed = await waitForJob(ctx.api, job.json.id);
-      assert.equal(failed.failed_step, 'incus_index', image);
-      assert.match(failed.reason, reason, image);
-      assert.match(failed.reason, /^artifact debian\/amd64\/qcow2 \(variant default\): /);
+    const { artifactId } = await draftVersion(ctx.api, 'meta-check', '1', { metadata: false });
+    for (const [label, metadata, reason] of cases) {
+      const bytes = Buffer.isBuffer(metadata) ? metadata : await makeIncusTarXz(metadata);
+      const { digest } = await uploadBytes(ctx.api, bytes);
+      const res = await ctx.api.post(`/v1/images/meta-check/versions/1/artifacts/${artifactId}/attachments`, { name: 'incus.tar.xz', blob_digest: digest, blob_size_bytes: bytes.length, media_type: 'application/x-incus-metadata' });
+      assert.equal(res.status, 412, label);
+      assert.match(res.json.detail, reason, label);
+      assert.match(res.json.detail, /^artifact debian\/amd64\/qcow2 \(variant default\): /);
     }
+  });
+
+  it('fails incus_index for an unusable incus.tar.xz that was still uploading when attached', async () => {
+    const { artifactId } = await draftVersion(ctx.api, 'meta-late', '1', { metadata: false });
+    const bad = await makeIncusTarXz({ creationDate: 0 });
+    const begin = await ctx.api.post('/v1/uploads', { expected_digest: sha256(bad), expected_size_bytes: bad.length });
+    const attached = await ctx.api.post(`/v1/images/meta-late/versions/1/artifacts/${artifactId}/attachments`, { name: 'incus.tar.xz', blob_digest: sha256(bad), blob_size_bytes: bad.length, media_type: 'application/x-incus-metadata' });
+    assert.equal(attached.status, 201, 'its bytes are not verified yet, so they cannot be checked yet');
+    const put = await ctx.api.put(`/v1/uploads/${begin.json.id}/parts/1`, { body: bad, headers: { 'content-type': 'application/octet-stream' } });
+    await ctx.api.post(`/v1/uploads/${begin.json.id}/complete`, { parts: [{ number: 1, etag: put.json.etag, size_bytes: bad.length }] });
+    await waitForUpload(ctx.api, begin.json.id);
+    const job = await ctx.api.post('/v1/images/meta-late/versions/1/publish');
+    const failed = await waitForJob(ctx.api, job.json.id);
+    assert.equal(failed.failed_step, 'incus_index');
+    assert.match(failed.reason, /^artifact debian\/amd64\/qcow2 \(variant default\): metadata\.yaml in incus\.tar\.xz needs a non-zero integer creation_date/);
   });
 
   it('publishes a version without Incus metadata, skipping incus_index', async () => {
@@ -103,7 +122,7 @@ describe('publish jobs: failure, retry, idempotence, concurrency', () => {
     const body = { operating_system: 'debian', architecture: 'amd64', format: 'raw', primary_blob_digest: digest, primary_blob_size_bytes: 1000, primary_media_type: 'application/octet-stream' };
     const answers = await Promise.all(Array.from({ length: 6 }, () => ctx.api.post('/v1/images/race-artifact/versions/1/artifacts', body)));
     assert.deepEqual(answers.map((a) => a.status).sort(), [201, 409, 409, 409, 409, 409]);
-    assert.equal((await ctx.api.get('/v1/images/race-artifact/versions/1/artifacts')).json.artifacts.length, 1);
+    assert.equal((await ctx.api.get('/v1/images/race-artifact/versions/1')).json.artifacts.length, 1);
   });
 
   it('never lets an alias point at a version that is not published, even racing its publish', async () => {

@@ -43,11 +43,20 @@ export function describeCatalogCases(store: () => MetadataStore): void {
     await store().insertArtifact({ artifact: a, now: at(1) });
     return { img, v, a };
   }
-  /** Runs a publish job to success through the repository. */
-  async function publish(versionId: string, now: Date) {
+  /** Starts publishing and claims the durable job that drives it, as a worker would. */
+  async function startAndClaim(versionId: string, now: Date, owner = 'worker') {
     const jobId = randomUUID();
     await store().startPublish({ versionId, jobId, stepIds: stepIds(), queue: queue(jobId), now });
-    await store().finalizePublish({ jobId, now });
+    const durable = (await store().claimJob({ kinds: ['publish'], owner, leaseMs: 60_000, now }))!;
+    return { jobId, driver: { jobId: durable.id, owner } };
+  }
+  /** Ends the durable job a test claimed, so no lease is left behind. */
+  const release = (driver: { jobId: string; owner: string }, now: Date) => store().finishJob({ id: driver.jobId, owner: driver.owner, now, outcome: 'succeeded' });
+  /** Runs a publish job to success through the repository. */
+  async function publish(versionId: string, now: Date) {
+    const { jobId, driver } = await startAndClaim(versionId, now);
+    assert.equal(await store().finalizePublish({ jobId, driver, now }), true);
+    await release(driver, now);
     return jobId;
   }
 
@@ -159,18 +168,17 @@ export function describeCatalogCases(store: () => MetadataStore): void {
       ]);
       const winner = await Promise.all(Array.from({ length: 4 }, () => store().startPublish({ versionId: v.id, jobId: randomUUID(), stepIds: stepIds(), queue: queue('z'), now: at(4) })));
       assert.deepEqual(new Set(winner.map((w) => w.jobId)), new Set([jobId]));
-      await store().claimJob({ kinds: ['publish'], owner: 'x', leaseMs: 1, now: at(5) }).then((j) => j && store().finishJob({ id: j.id, owner: 'x', now: at(5), outcome: 'succeeded' }));
     });
 
     it('counts attempts, fails with a reason, retries from the failed step and finalizes once', async () => {
       const { v } = await draft();
-      const jobId = randomUUID();
-      await store().startPublish({ versionId: v.id, jobId, stepIds: stepIds(), queue: queue(jobId), now: at(1) });
-      await store().startStep({ jobId, step: 'validate_catalog', now: at(2) });
-      await store().finishStep({ jobId, step: 'validate_catalog', outcome: 'succeeded', now: at(3) });
-      await store().startStep({ jobId, step: 'incus_index', now: at(4) });
+      const { jobId, driver } = await startAndClaim(v.id, at(1));
+      assert.equal(await store().startStep({ jobId, step: 'validate_catalog', driver, now: at(2) }), true);
+      assert.equal(await store().finishStep({ jobId, step: 'validate_catalog', outcome: 'succeeded', driver, now: at(3) }), true);
+      await store().startStep({ jobId, step: 'incus_index', driver, now: at(4) });
       assert.equal(await store().retryPublishJob({ jobId, queue: queue(jobId), now: at(5) }), false, 'only a failed job can be retried');
-      await store().failStep({ jobId, step: 'incus_index', reason: 'metadata.yaml missing', now: at(5) });
+      assert.equal(await store().failStep({ jobId, step: 'incus_index', reason: 'metadata.yaml missing', driver, now: at(5) }), true);
+      await release(driver, at(5));
       let job = (await store().getPublishJob(jobId))!;
       assert.deepEqual([job.state, job.failedStep, job.reason, job.finishedAt], ['failed', 'incus_index', 'metadata.yaml missing', at(5)]);
       assert.deepEqual([job.startedAt, job.steps[1]!.failureMessage, job.steps[1]!.attemptCount], [at(2), 'metadata.yaml missing', 1]);
@@ -179,31 +187,48 @@ export function describeCatalogCases(store: () => MetadataStore): void {
       job = (await store().getPublishJob(jobId))!;
       assert.deepEqual(job.steps.map((s) => s.state), ['succeeded', 'queued', 'queued']);
       assert.deepEqual([job.state, job.failedStep, job.reason], ['queued', undefined, undefined]);
-      assert.equal((await store().getJob(retry.id))!.state, 'queued');
-      await store().startStep({ jobId, step: 'incus_index', now: at(7) });
-      await store().finishStep({ jobId, step: 'incus_index', outcome: 'skipped', now: at(8) });
-      await store().startStep({ jobId, step: 'finalize_publish', now: at(9) });
-      await store().finalizePublish({ jobId, now: at(10) });
-      await store().finalizePublish({ jobId, now: at(11) });
+      const claimed = (await store().claimJob({ kinds: ['publish'], owner: 'second', leaseMs: 60_000, now: at(7) }))!;
+      assert.equal(claimed.id, retry.id, 'the retry enqueued a new durable job');
+      const second = { jobId: claimed.id, owner: 'second' };
+      assert.equal(await store().startStep({ jobId, step: 'incus_index', driver, now: at(7) }), false, 'the first driver was superseded by the retry');
+      await store().startStep({ jobId, step: 'incus_index', driver: second, now: at(7) });
+      const entry = { artifactId: (await store().listArtifacts(v.id))[0]!.id, combinedSha256: 'ab'.repeat(32), architecture: 'x86_64', creationDate: 1795400000, properties: { os: 'Debian' } };
+      assert.equal(await store().finishStep({ jobId, step: 'incus_index', outcome: 'succeeded', incusIndex: [entry], driver: second, now: at(8) }), true);
+      assert.deepEqual(await store().getIncusIndex([entry.artifactId]), [entry], 'the step result is stored with its success');
+      await store().startStep({ jobId, step: 'finalize_publish', driver: second, now: at(9) });
+      assert.equal(await store().finalizePublish({ jobId, driver: second, now: at(10) }), true);
       job = (await store().getPublishJob(jobId))!;
-      assert.deepEqual(job.steps.map((s) => [s.state, s.attemptCount]), [['succeeded', 1], ['skipped', 2], ['succeeded', 1]]);
-      assert.deepEqual([job.state, job.finishedAt], ['succeeded', at(11)]);
+      assert.deepEqual(job.steps.map((s) => [s.state, s.attemptCount]), [['succeeded', 1], ['succeeded', 2], ['succeeded', 1]]);
+      assert.deepEqual([job.state, job.finishedAt], ['succeeded', at(10)]);
       const published = (await store().getVersionById(v.id))!;
-      assert.deepEqual([published.state, published.publishedAt], ['published', at(10)], 'published_at is set once');
-      for (;;) {
-        const j = await store().claimJob({ kinds: ['publish'], owner: 'x', leaseMs: 1, now: at(20) });
-        if (!j) break;
-        await store().finishJob({ id: j.id, owner: 'x', now: at(20), outcome: 'succeeded' });
-      }
+      assert.deepEqual([published.state, published.publishedAt], ['published', at(10)]);
+      await release(second, at(11));
+    });
+
+    it('changes nothing for a worker that lost its lease', async () => {
+      const { v } = await draft();
+      const { jobId, driver } = await startAndClaim(v.id, at(1));
+      await store().startStep({ jobId, step: 'validate_catalog', driver, now: at(2) });
+      const stale = { ...driver, owner: 'somebody-else' };
+      assert.equal(await store().finishStep({ jobId, step: 'validate_catalog', outcome: 'succeeded', driver: stale, now: at(3) }), false);
+      assert.equal(await store().failStep({ jobId, step: 'validate_catalog', reason: 'x', driver: stale, now: at(3) }), false);
+      assert.equal(await store().finalizePublish({ jobId, driver: stale, now: at(3) }), false);
+      const job = (await store().getPublishJob(jobId))!;
+      assert.deepEqual([job.state, job.steps[0]!.state], ['running', 'running']);
+      assert.equal((await store().getVersionById(v.id))!.state, 'publishing');
+      await release(driver, at(4));
+      assert.equal(await store().finishStep({ jobId, step: 'validate_catalog', outcome: 'succeeded', driver, now: at(5) }), false, 'a finished durable job drives nothing');
     });
 
     it('stores the Incus index per artifact, replacing earlier entries', async () => {
-      const { a } = await draft();
+      const { v, a } = await draft();
+      const { jobId, driver } = await startAndClaim(v.id, at(1));
       const entry = { artifactId: a.id, combinedSha256: 'ab'.repeat(32), architecture: 'x86_64', creationDate: 1795400000, properties: { os: 'Debian', release: 'bookworm' } };
-      await store().putIncusIndex([entry], at(1));
-      await store().putIncusIndex([{ ...entry, combinedSha256: 'cd'.repeat(32) }], at(2));
+      await store().finishStep({ jobId, step: 'incus_index', outcome: 'succeeded', incusIndex: [entry], driver, now: at(2) });
+      await store().finishStep({ jobId, step: 'incus_index', outcome: 'succeeded', incusIndex: [{ ...entry, combinedSha256: 'cd'.repeat(32) }], driver, now: at(3) });
       assert.deepEqual(await store().getIncusIndex([a.id, randomUUID()]), [{ ...entry, combinedSha256: 'cd'.repeat(32) }]);
       assert.deepEqual(await store().getIncusIndex([]), []);
+      await release(driver, at(4));
     });
   });
 }

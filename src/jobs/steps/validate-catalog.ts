@@ -24,6 +24,6 @@ export const validateCatalog: PublishStepHandler = {
       }
       if (blob.size !== ref.size) throw new DomainError('invalid', 'blob_size_mismatch', `${ref.what} records ${ref.size} bytes, but ${ref.digest} has ${blob.size}`);
     }
-    return 'succeeded';
+    return { outcome: 'succeeded' };
   },
 };

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
+import { assertDraft, type VersionState } from '../../domain/catalog.ts';
 import { DomainError } from '../../domain/errors.ts';
-import { OPEN_STATES } from '../../domain/upload.ts';
 import type { CatalogRepository } from '../catalog-repository.ts';
 import type { SqlAdapter } from './adapter.ts';
 import { aliasFromRow, artifactFromRow, artifactToRow, attachmentFromRow, attachmentToRow, imageFromRow, imageToRow, versionFromRow } from './catalog-rows.ts';
@@ -18,7 +18,7 @@ async function guardDraft(tx: Db, versionId: string, now: Date): Promise<void> {
   if (Number(r.numUpdatedRows) === 1) return;
   const v = await tx.selectFrom('image_versions').select(['version', 'state']).where('id', '=', versionId).executeTakeFirst();
   if (!v) throw new DomainError('not_found', 'version_not_found', `version ${versionId} does not exist`);
-  throw new DomainError('precondition_failed', 'version_not_draft', `version ${v.version} is ${v.state}; nothing in a version can change once it is no longer a draft`);
+  assertDraft({ version: v.version, state: v.state as VersionState });
 }
 
 const aliasRows = (db: Db) =>
@@ -164,18 +164,6 @@ export function sqlCatalog(a: SqlAdapter): CatalogRepository {
     async deleteAlias(imageId, alias) {
       const r = await db.deleteFrom('aliases').where('image_id', '=', imageId).where('alias', '=', alias).executeTakeFirst();
       return Number(r.numDeletedRows) === 1;
-    },
-
-    async hasLiveUpload({ digest, size, now }) {
-      const row = await db
-        .selectFrom('uploads')
-        .select('id')
-        .where('expected_digest', '=', digest)
-        .where('expected_size', '=', size)
-        .where((eb) => eb.or([eb('state', 'in', ['completed', 'ingesting']), eb.and([eb('state', 'in', OPEN_STATES), eb('expires_at', '>', now.getTime())])]))
-        .limit(1)
-        .executeTakeFirst();
-      return row !== undefined;
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { DomainError } from '../../domain/errors.ts';
 import { PUBLISH_STEPS } from '../../domain/publish.ts';
-import type { PublishRepository } from '../catalog-repository.ts';
+import type { PublishDriver, PublishRepository } from '../catalog-repository.ts';
 import type { SqlAdapter } from './adapter.ts';
 import { incusFromRow, publishJobFromRow, stepFromRow } from './catalog-rows.ts';
 import { jobToRow } from './rows.ts';
@@ -12,6 +12,25 @@ type Db = Kysely<Database>;
 const jobIdOfVersion = async (db: Db, versionId: string) =>
   (await db.selectFrom('publish_jobs').select('id').where('version_id', '=', versionId).executeTakeFirstOrThrow()).id;
 
+/**
+ * Whether `driver` still drives the publish job: its durable job is the one the publish job
+ * names, running under the caller's lease. Read inside the writing transaction (PostgreSQL
+ * also locks the durable job's row), so the check and the write are one.
+ */
+async function drives(a: SqlAdapter, tx: Db, jobId: string, driver: PublishDriver): Promise<boolean> {
+  const row = await tx
+    .selectFrom('publish_jobs as p')
+    .innerJoin('jobs as j', 'j.id', 'p.driver_job_id')
+    .select('p.id')
+    .where('p.id', '=', jobId)
+    .where('p.driver_job_id', '=', driver.jobId)
+    .where('j.lease_owner', '=', driver.owner)
+    .where('j.state', '=', 'running')
+    .$if(a.dialect === 'postgres', (q) => q.forUpdate('j'))
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** Publish jobs and their steps, and the Incus index, over any kysely dialect. */
 export function sqlPublish(a: SqlAdapter): PublishRepository {
   const { db } = a;
@@ -19,18 +38,22 @@ export function sqlPublish(a: SqlAdapter): PublishRepository {
     startPublish({ versionId, jobId, stepIds, queue, now }) {
       const t = now.getTime();
       return a.transaction(async (tx) => {
-        const v = await tx.selectFrom('image_versions').select(['version', 'state']).where('id', '=', versionId).executeTakeFirst();
-        if (!v) throw new DomainError('not_found', 'version_not_found', `version ${versionId} does not exist`);
-        if (v.state !== 'draft') return { jobId: await jobIdOfVersion(tx, versionId), created: false };
+        // The conditional move comes first: it takes the version's row, so no artifact can be
+        // removed between counting them and publishing (the rollback undoes it for an empty draft).
+        const moved = await tx.updateTable('image_versions').set({ state: 'publishing', updated_at: t }).where('id', '=', versionId).where('state', '=', 'draft').executeTakeFirst();
+        if (Number(moved.numUpdatedRows) !== 1) {
+          const exists = await tx.selectFrom('image_versions').select('id').where('id', '=', versionId).executeTakeFirst();
+          if (!exists) throw new DomainError('not_found', 'version_not_found', `version ${versionId} does not exist`);
+          return { jobId: await jobIdOfVersion(tx, versionId), created: false };
+        }
         const artifacts = await tx.selectFrom('artifacts').select('id').where('version_id', '=', versionId).limit(1).execute();
         if (artifacts.length === 0) {
+          const v = await tx.selectFrom('image_versions').select('version').where('id', '=', versionId).executeTakeFirstOrThrow();
           throw new DomainError('precondition_failed', 'version_empty', `version ${v.version} has no artifact; add at least one before publishing`);
         }
-        const moved = await tx.updateTable('image_versions').set({ state: 'publishing', updated_at: t }).where('id', '=', versionId).where('state', '=', 'draft').executeTakeFirst();
-        if (Number(moved.numUpdatedRows) !== 1) return { jobId: await jobIdOfVersion(tx, versionId), created: false };
         await tx
           .insertInto('publish_jobs')
-          .values({ id: jobId, version_id: versionId, state: 'queued', failed_step: null, reason: null, started_at: null, finished_at: null, created_at: t, updated_at: t })
+          .values({ id: jobId, version_id: versionId, state: 'queued', driver_job_id: queue.id, failed_step: null, reason: null, started_at: null, finished_at: null, created_at: t, updated_at: t })
           .execute();
         await tx
           .insertInto('publish_steps')
@@ -69,9 +92,10 @@ export function sqlPublish(a: SqlAdapter): PublishRepository {
       return publishJobFromRow(row, steps.map(stepFromRow));
     },
 
-    startStep({ jobId, step, now }) {
+    startStep({ jobId, step, driver, now }) {
       const t = now.getTime();
       return a.transaction(async (tx) => {
+        if (!(await drives(a, tx, jobId, driver))) return false;
         await tx
           .updateTable('publish_jobs')
           .set((eb) => ({ state: 'running', started_at: eb.fn.coalesce('started_at', eb.val(t)), updated_at: t }))
@@ -83,25 +107,56 @@ export function sqlPublish(a: SqlAdapter): PublishRepository {
           .where('job_id', '=', jobId)
           .where('name', '=', step)
           .execute();
+        return true;
       });
     },
 
-    async finishStep({ jobId, step, outcome, now }) {
-      const t = now.getTime();
-      await db.updateTable('publish_steps').set({ state: outcome, finished_at: t, updated_at: t }).where('job_id', '=', jobId).where('name', '=', step).execute();
-    },
-
-    failStep({ jobId, step, reason, now }) {
+    finishStep({ jobId, step, outcome, incusIndex = [], driver, now }) {
       const t = now.getTime();
       return a.transaction(async (tx) => {
+        if (!(await drives(a, tx, jobId, driver))) return false;
+        if (incusIndex.length > 0) {
+          await tx
+            .deleteFrom('incus_index')
+            .where(
+              'artifact_id',
+              'in',
+              incusIndex.map((e) => e.artifactId),
+            )
+            .execute();
+          await tx
+            .insertInto('incus_index')
+            .values(
+              incusIndex.map((e) => ({
+                artifact_id: e.artifactId,
+                combined_sha256: e.combinedSha256,
+                architecture: e.architecture,
+                creation_date: e.creationDate,
+                properties: JSON.stringify(e.properties),
+                created_at: t,
+              })),
+            )
+            .execute();
+        }
+        await tx.updateTable('publish_steps').set({ state: outcome, finished_at: t, updated_at: t }).where('job_id', '=', jobId).where('name', '=', step).execute();
+        return true;
+      });
+    },
+
+    failStep({ jobId, step, reason, driver, now }) {
+      const t = now.getTime();
+      return a.transaction(async (tx) => {
+        if (!(await drives(a, tx, jobId, driver))) return false;
         await tx.updateTable('publish_steps').set({ state: 'failed', failure_message: reason, finished_at: t, updated_at: t }).where('job_id', '=', jobId).where('name', '=', step).execute();
         await tx.updateTable('publish_jobs').set({ state: 'failed', failed_step: step, reason, finished_at: t, updated_at: t }).where('id', '=', jobId).execute();
+        return true;
       });
     },
 
-    finalizePublish({ jobId, now }) {
+    finalizePublish({ jobId, driver, now }) {
       const t = now.getTime();
       return a.transaction(async (tx) => {
+        if (!(await drives(a, tx, jobId, driver))) return false;
         const job = await tx.selectFrom('publish_jobs').select('version_id').where('id', '=', jobId).executeTakeFirstOrThrow();
         const v = await tx.selectFrom('image_versions').select('image_id').where('id', '=', job.version_id).executeTakeFirstOrThrow();
         await tx
@@ -113,6 +168,7 @@ export function sqlPublish(a: SqlAdapter): PublishRepository {
         await tx.updateTable('images').set({ updated_at: t }).where('id', '=', v.image_id).execute();
         await tx.updateTable('publish_steps').set({ state: 'succeeded', finished_at: t, updated_at: t }).where('job_id', '=', jobId).where('name', '=', 'finalize_publish').execute();
         await tx.updateTable('publish_jobs').set({ state: 'succeeded', failed_step: null, reason: null, finished_at: t, updated_at: t }).where('id', '=', jobId).execute();
+        return true;
       });
     },
 
@@ -121,7 +177,7 @@ export function sqlPublish(a: SqlAdapter): PublishRepository {
       return a.transaction(async (tx) => {
         const r = await tx
           .updateTable('publish_jobs')
-          .set({ state: 'queued', failed_step: null, reason: null, finished_at: null, updated_at: t })
+          .set({ state: 'queued', driver_job_id: queue.id, failed_step: null, reason: null, finished_at: null, updated_at: t })
           .where('id', '=', jobId)
           .where('state', '=', 'failed')
           .executeTakeFirst();
@@ -129,33 +185,6 @@ export function sqlPublish(a: SqlAdapter): PublishRepository {
         await tx.updateTable('publish_steps').set({ state: 'queued', finished_at: null, updated_at: t }).where('job_id', '=', jobId).where('state', '=', 'failed').execute();
         await tx.insertInto('jobs').values(jobToRow(queue, now)).execute();
         return true;
-      });
-    },
-
-    putIncusIndex(entries, now) {
-      return a.transaction(async (tx) => {
-        if (entries.length === 0) return;
-        await tx
-          .deleteFrom('incus_index')
-          .where(
-            'artifact_id',
-            'in',
-            entries.map((e) => e.artifactId),
-          )
-          .execute();
-        await tx
-          .insertInto('incus_index')
-          .values(
-            entries.map((e) => ({
-              artifact_id: e.artifactId,
-              combined_sha256: e.combinedSha256,
-              architecture: e.architecture,
-              creation_date: e.creationDate,
-              properties: JSON.stringify(e.properties),
-              created_at: now.getTime(),
-            })),
-          )
-          .execute();
       });
     },
 

@@ -131,6 +131,7 @@ export interface PublishJobsTable {
   id: string;
   version_id: string;
   state: string;
+  driver_job_id: string;
   failed_step: string | null;
   reason: string | null;
   started_at: number | null;

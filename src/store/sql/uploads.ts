@@ -119,6 +119,18 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
       });
     },
 
+    async hasLiveUpload({ digest, size, now }) {
+      const row = await db
+        .selectFrom('uploads')
+        .select('id')
+        .where('expected_digest', '=', digest)
+        .where('expected_size', '=', size)
+        .where((eb) => eb.or([eb('state', 'in', ['completed', 'ingesting']), eb.and([eb('state', 'in', OPEN_STATES), eb('expires_at', '>', now.getTime())])]))
+        .limit(1)
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
     async expireUploads({ now, reason, limit }) {
       const rows = await db
         .updateTable('uploads')

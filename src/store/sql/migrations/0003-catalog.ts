@@ -73,6 +73,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('version_id', 'text', (c) => c.notNull().references('image_versions.id').onDelete('cascade'))
     .addColumn('state', 'text', (c) => c.notNull())
+    // The one durable job allowed to drive this publish job (a fencing token; retry hands it over).
+    .addColumn('driver_job_id', 'text', (c) => c.notNull())
     .addColumn('failed_step', 'text')
     .addColumn('reason', 'text')
     .addColumn('started_at', 'bigint')

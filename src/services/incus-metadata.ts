@@ -3,7 +3,12 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Parser, type ReadEntry } from 'tar';
 import xz from 'xz-decompress';
 import { parse } from 'yaml';
-import { DomainError } from '../../domain/errors.ts';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import { describeArtifact, type Artifact } from '../domain/catalog.ts';
+import type { Digest } from '../domain/digest.ts';
+import { DomainError, isDomainError } from '../domain/errors.ts';
+import { incusArchitecture } from '../domain/incus.ts';
+import { blobChunks } from './blob-bytes.ts';
 
 const { XzReadableStream } = xz as unknown as { XzReadableStream: new (s: WebReadableStream<Uint8Array>) => WebReadableStream<Uint8Array> };
 
@@ -50,7 +55,8 @@ export function readIncusMetadata(compressed: AsyncIterable<Buffer>): Promise<In
       scanned += c.length;
       if (scanned > MAX_SCANNED_BYTES) fail(`incus.tar.xz has no metadata.yaml in its first ${MAX_SCANNED_BYTES >> 20} MiB`);
     });
-    decompressed.on('error', (e: Error) => fail(`incus.tar.xz is not a valid xz archive (${e.message})`));
+    // The decoder's own messages are internals; the reason says what the user can act on.
+    decompressed.on('error', () => fail('incus.tar.xz is not a valid xz archive (or needs more than 64 MiB of memory to decompress)'));
     const parser = new Parser({
       onReadEntry: (entry: ReadEntry) => {
         if (entry.path.replace(/^\.\//, '') !== 'metadata.yaml') return entry.resume();
@@ -89,9 +95,26 @@ function interpret(text: string): IncusMetadata {
   if (typeof doc !== 'object' || doc === null) throw invalid('metadata.yaml in incus.tar.xz is not a mapping');
   const { architecture, creation_date: creationDate, properties } = doc as Record<string, unknown>;
   if (typeof architecture !== 'string' || architecture.trim() === '') throw invalid('metadata.yaml in incus.tar.xz has no architecture');
-  if (typeof creationDate !== 'number' || !Number.isInteger(creationDate) || creationDate <= 0) {
+  if (typeof creationDate !== 'number' || !Number.isSafeInteger(creationDate) || creationDate <= 0) {
     throw invalid('metadata.yaml in incus.tar.xz needs a non-zero integer creation_date (the Incus client drops images without one)');
   }
   const strings = Object.entries(typeof properties === 'object' && properties !== null ? properties : {}).filter((e): e is [string, string] => typeof e[1] === 'string');
   return { architecture, creationDate, properties: Object.fromEntries(strings) };
+}
+
+/**
+ * Reads and checks the `incus.tar.xz` of a qcow2 artifact: what the Incus client needs of
+ * metadata.yaml, for the architecture the artifact declares (which Incus must know). Problems
+ * are `invalid` (content) or `not_found` (bytes missing from storage), prefixed with the artifact.
+ */
+export async function inspectIncusMetadata(blobs: Pick<BlobStore, 'open'>, artifact: Artifact, digest: Digest, signal: AbortSignal): Promise<IncusMetadata> {
+  const about = (e: unknown): never => {
+    if (isDomainError(e) && (e.kind === 'invalid' || e.kind === 'not_found')) throw new DomainError(e.kind, e.code, `artifact ${describeArtifact(artifact)}: ${e.detail}`);
+    throw e;
+  };
+  const facts = await readIncusMetadata(blobChunks(blobs, digest, signal)).catch(about);
+  const arch = incusArchitecture(artifact.architecture);
+  if (!arch) about(invalid(`Incus knows no architecture named ${artifact.architecture}`));
+  if (incusArchitecture(facts.architecture) !== arch) about(invalid(`its metadata.yaml is for architecture ${facts.architecture}`));
+  return facts;
 }
