@@ -1,9 +1,11 @@
-// Bundles the server into dist/main.mjs (plain JavaScript, dependencies left external), so that
+// Bundles the server into dist/main.mjs and its CEL worker into dist/cel-worker.mjs (plain
+// JavaScript, dependencies left external), so that
 // `npm start` runs no transpiler, and converts the served contract to dist/imgsrv-v1.openapi.json,
 // so that the server needs no YAML parser. Every output is written to a temporary name and
 // renamed, so concurrent builds (parallel test files) never expose a half-written file.
 import { buildSync } from 'esbuild';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -17,17 +19,22 @@ export function build() {
   const temp = `${BUNDLE}.${process.pid}.tmp`;
   buildSync({
     absWorkingDir: ROOT,
-    entryPoints: ['src/main.ts'],
+    // The CEL worker thread (src/auth/cel-evaluator.ts) loads dist/cel-worker.mjs.
+    entryPoints: { main: 'src/main.ts', 'cel-worker': 'src/auth/cel-worker.ts' },
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'esm',
     packages: 'external',
     sourcemap: 'inline',
-    outfile: temp,
+    outdir: temp,
+    outExtension: { '.js': '.mjs' },
     logLevel: 'warning',
   });
-  renameSync(temp, BUNDLE);
+  // The worker first: tests rebuild when main.mjs is older than the sources.
+  renameSync(join(temp, 'cel-worker.mjs'), join(dirname(BUNDLE), 'cel-worker.mjs'));
+  renameSync(join(temp, 'main.mjs'), BUNDLE);
+  rmSync(temp, { recursive: true, force: true });
   writeFileSync(`${CONTRACT_JSON}.${process.pid}.tmp`, JSON.stringify(parse(readFileSync(CONTRACT_YAML, 'utf8'))));
   renameSync(`${CONTRACT_JSON}.${process.pid}.tmp`, CONTRACT_JSON);
 }

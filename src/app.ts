@@ -9,11 +9,13 @@ import { loadContract } from './http/contract.ts';
 import { readContractFiles } from './http/contract-files.ts';
 import { aliasRoutes } from './http/routes/aliases.ts';
 import { artifactRoutes } from './http/routes/artifacts.ts';
+import { authRoutes } from './http/routes/auth.ts';
 import { blobRoutes } from './http/routes/blobs.ts';
 import { imageRoutes } from './http/routes/images.ts';
 import { publishRoutes } from './http/routes/publish.ts';
 import { streamsRoutes } from './http/routes/streams.ts';
 import { metaRoutes } from './http/routes/meta.ts';
+import { oidcRuleRoutes } from './http/routes/oidc-rules.ts';
 import { uploadRoutes } from './http/routes/uploads.ts';
 import { ingestJob } from './jobs/ingest-job.ts';
 import { publishJob } from './jobs/publish-job.ts';
@@ -22,13 +24,20 @@ import { createSweeper } from './jobs/sweeper.ts';
 import { systemClock } from './lib/clock.ts';
 import { createFailpoints } from './lib/failpoints.ts';
 import { instrument } from './lib/instrument.ts';
+import { createCelEvaluator } from './auth/cel-evaluator.ts';
+import { createOidcVerifier } from './auth/oidc-verifier.ts';
 import { createAliasService } from './services/aliases.ts';
 import { createArtifactService } from './services/artifacts.ts';
+import { createAuditLog } from './services/audit.ts';
 import { createAuthService } from './services/auth.ts';
+import { createAuthAdminService } from './services/auth-admin.ts';
 import { createBlobService } from './services/blobs.ts';
 import { createCatalogService } from './services/catalog.ts';
 import { createFeedService } from './services/feed.ts';
 import { createIngestService } from './services/ingest.ts';
+import { createOidcAuthenticator } from './services/oidc-auth.ts';
+import { createRuleJudge } from './services/oidc-conditions.ts';
+import { createOidcRuleService } from './services/oidc-rules.ts';
 import { createPublishService } from './services/publish.ts';
 import { createUploadService } from './services/uploads.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
@@ -43,6 +52,11 @@ export interface App {
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
+
+/** OIDC verification: issuer requests, clock skew, token age, and caching of discovery and keys. */
+const OIDC = { timeoutMs: 5000, clockToleranceSeconds: 30, maxTokenAgeSeconds: 24 * 3600, discoveryTtlMs: 3600_000, jwksCooldownMs: 30_000, jwksMaxAgeMs: 600_000 };
+/** Time a provisioning rule's condition may take on one token. */
+const CEL_BUDGET_MS = 100;
 
 async function openStore(database: Config['database']): Promise<MetadataStore> {
   if (database.kind === 'postgres') throw new Error('unreachable: config.ts refuses PostgreSQL until its store exists');
@@ -67,7 +81,13 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
     clock: systemClock,
     log,
   });
-  const auth = createAuthService(base);
+  const audit = createAuditLog(log, systemClock);
+  const cel = createCelEvaluator({ budgetMs: CEL_BUDGET_MS });
+  const judge = createRuleJudge({ log, cel });
+  const oidc = createOidcAuthenticator({ ...base, verifier: createOidcVerifier({ ...OIDC, now: () => systemClock.now() }), judge, audit });
+  const auth = createAuthService({ ...base, oidc });
+  const admin = createAuthAdminService({ ...base, audit, maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds });
+  const rules = createOidcRuleService({ ...base, judge, audit, onRulesChanged: () => oidc.forget() });
   const uploads = createUploadService({
     ...base,
     uploadTtlMs: config.uploadTtlSeconds * 1000,
@@ -89,6 +109,8 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
     maxJsonBytes: config.maxJsonBytes,
     routes: [
       metaRoutes({ contract, checks: { metadata: () => store.ping(), blobs: () => blobs.ping() } }),
+      authRoutes({ contract, admin }),
+      oidcRuleRoutes({ contract, rules }),
       uploadRoutes({ contract, uploads, publicUrl: config.publicUrl }),
       blobRoutes({ contract, blobs: blobService }),
       imageRoutes({ contract, catalog, publicUrl: config.publicUrl }),
@@ -120,6 +142,7 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
         await server.close();
         clearTimeout(force);
         await runner.stop();
+        await cel.close();
         await store.close();
       })();
       return stopped;

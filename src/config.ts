@@ -13,6 +13,7 @@ export interface Config {
   database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
   bootstrapToken?: string;
   bootstrapTokenTtlSeconds: number;
+  maxTokenLifetimeSeconds: number;
   tls?: { cert: string; key: string };
   publicUrl?: string;
   uploadTtlSeconds: number;
@@ -40,6 +41,7 @@ const DEFAULTS = {
   IMGSRV_PORT: '8080',
   IMGSRV_DATA_DIR: './data',
   IMGSRV_BOOTSTRAP_TOKEN_TTL: String(365 * 86400),
+  IMGSRV_MAX_TOKEN_LIFETIME: String(365 * 86400),
   IMGSRV_UPLOAD_TTL: '86400',
   IMGSRV_MAX_PART_SIZE: String(5 * 1024 ** 3),
   IMGSRV_MAX_JSON_BODY: String(1024 ** 2),
@@ -78,6 +80,7 @@ export function loadConfig(env: Env = process.env): Config {
     database: parseDatabaseUrl(get('IMGSRV_DATABASE_URL'), dataDir),
     bootstrapToken: parseBootstrapToken(get('IMGSRV_BOOTSTRAP_TOKEN')),
     bootstrapTokenTtlSeconds: int('IMGSRV_BOOTSTRAP_TOKEN_TTL', 60),
+    maxTokenLifetimeSeconds: int('IMGSRV_MAX_TOKEN_LIFETIME', 60),
     tls: readTls(get('IMGSRV_TLS_CERT'), get('IMGSRV_TLS_KEY')),
     publicUrl: parsePublicUrl(get('IMGSRV_PUBLIC_URL')),
     uploadTtlSeconds: int('IMGSRV_UPLOAD_TTL', 1),

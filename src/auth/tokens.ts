@@ -8,8 +8,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
  * the secret is ever used as an id, so ids in logs reveal nothing about it.
  */
 const CANONICAL = /^imgsrv_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$/;
-/** Longest bearer value looked at; anything longer is rejected without hashing it. */
-export const MAX_BEARER_LENGTH = 4096;
+/** Longest bearer value looked at (OIDC tokens with many claims included); anything longer is rejected unread. */
+export const MAX_BEARER_LENGTH = 8192;
 
 export interface TokenParts {
   id: string;

@@ -95,7 +95,9 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   app.setErrorHandler(async (error: FastifyError, request, reply) => {
     if (isDomainError(error)) {
       const status = STATUS_OF_KIND[error.kind];
-      if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, 'request failed');
+      // 503: a dependency (database, disk, OIDC issuer) is down; worth a warning, not a bug report.
+      if (status === 503) request.log.warn({ err: error.cause ?? error, code: error.code }, 'request failed: dependency unavailable');
+      else if (status >= 500) request.log.error({ err: error.cause ?? error, code: error.code }, 'request failed');
       const headers: Record<string, string> =
         status === 401 ? { 'www-authenticate': `Bearer realm="imgsrv"${request.headers.authorization ? ', error="invalid_token"' : ''}` } : {};
       return sendProblem(reply, problem(status, error.code, error.detail), headers);

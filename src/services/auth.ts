@@ -4,9 +4,11 @@ import { DomainError } from '../domain/errors.ts';
 import { rolesGrant, type Action } from '../domain/roles.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { ServiceDeps } from './deps.ts';
+import type { OidcAuthenticator } from './oidc-auth.ts';
 
 export interface AuthServiceDeps extends Pick<ServiceDeps, 'clock' | 'log'> {
-  store: Pick<MetadataStore, 'getApiToken' | 'getPrincipal' | 'bootstrapPrincipal' | 'renewExpiredApiToken'>;
+  store: Pick<MetadataStore, 'getApiToken' | 'getPrincipal' | 'bootstrapPrincipal' | 'renewExpiredApiToken' | 'touchApiToken'>;
+  oidc: Pick<OidcAuthenticator, 'authenticate'>;
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;
@@ -14,6 +16,12 @@ export type AuthService = ReturnType<typeof createAuthService>;
 const BOOTSTRAP_PRINCIPAL_ID = 'admin';
 
 const unauthenticated = (code: string, detail: string) => new DomainError('unauthenticated', code, detail);
+
+/** Three dot-separated base64url parts (the signature may be empty): a JWT, verified as an OIDC token. */
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/** `last_used_at` is written at most once per this interval per token, not on every request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
 
 /** Bearer-token authentication and role-based authorization. */
 export function createAuthService(deps: AuthServiceDeps) {
@@ -24,13 +32,20 @@ export function createAuthService(deps: AuthServiceDeps) {
       if (authorization === undefined) throw unauthenticated('missing_token', 'this operation needs an Authorization: Bearer <token> header');
       const m = /^Bearer +(\S+)\s*$/i.exec(authorization);
       if (!m || m[1]!.length > MAX_BEARER_LENGTH) throw unauthenticated('malformed_authorization', 'the Authorization header must be "Bearer <token>"');
+      if (JWT.test(m[1]!)) return deps.oidc.authenticate(m[1]!);
       const { id, secret } = tokenParts(m[1]!);
       const token = await store.getApiToken(id);
       if (!token || !secretMatches(secret, token.secretHash)) throw unauthenticated('invalid_token', 'the bearer token is not valid');
       if (token.revokedAt) throw unauthenticated('token_revoked', 'the bearer token has been revoked');
-      if (token.expiresAt.getTime() <= clock.now().getTime()) throw unauthenticated('token_expired', 'the bearer token has expired');
+      const now = clock.now();
+      if (token.expiresAt.getTime() <= now.getTime()) throw unauthenticated('token_expired', 'the bearer token has expired');
       const principal = await store.getPrincipal(token.principalId);
       if (!principal) throw unauthenticated('invalid_token', 'the bearer token is not valid');
+      const staleBefore = new Date(now.getTime() - LAST_USED_RESOLUTION_MS);
+      if (!token.lastUsedAt || token.lastUsedAt < staleBefore) {
+        // Bookkeeping must not fail the request it describes.
+        store.touchApiToken({ id, now, staleBefore }).catch((e: unknown) => deps.log.warn({ err: e, tokenId: id }, 'could not record api token use'));
+      }
       return principal;
     },
 

@@ -2,6 +2,7 @@ import type { ApiToken, Principal, PrincipalKind } from '../domain/auth.ts';
 import type { BlobRecord } from '../domain/blob.ts';
 import type { Digest } from '../domain/digest.ts';
 import type { Job, NewJob } from '../domain/job.ts';
+import type { OidcGrantee, OidcIdentity, OidcRule } from '../domain/oidc.ts';
 import type { UploadPart, UploadSession, UploadState } from '../domain/upload.ts';
 import type { CatalogRepository, FeedRepository, PublishRepository } from './catalog-repository.ts';
 
@@ -14,7 +15,7 @@ import type { CatalogRepository, FeedRepository, PublishRepository } from './cat
  * Errors: `not_found` / `precondition_failed` / `conflict` as documented per method;
  * `unavailable` when the database cannot be reached. Nothing else escapes.
  */
-export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, AuthRepository, CatalogRepository, PublishRepository, FeedRepository {
+export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, AuthRepository, OidcRepository, CatalogRepository, PublishRepository, FeedRepository {
   /** Resolves when the database answers a trivial query; throws `unavailable` otherwise. */
   ping(): Promise<void>;
   /** Releases connections. Idempotent. */
@@ -85,17 +86,33 @@ export interface JobQueue {
   releaseLeases(input: { owner: string; now: Date }): Promise<number>;
 }
 
+/**
+ * What removing a role did: `last_holder` means nothing changed because the principal is the
+ * only holder of the guarded role (the last `auth-manager` must not lock everyone out).
+ */
+export type RoleRemoval = 'removed' | 'not_held' | 'last_holder';
+
 export interface AuthRepository {
   getPrincipal(id: string): Promise<Principal | undefined>;
+  /** Every principal, oldest first. */
+  listPrincipals(): Promise<Principal[]>;
   /** Principals holding a role, oldest first. */
   listPrincipalsWithRole(roleId: string): Promise<Principal[]>;
   /** @throws conflict when the id exists. */
   insertPrincipal(input: { id: string; kind: PrincipalKind; displayName: string; attributes: Record<string, unknown>; now: Date }): Promise<void>;
   /** Idempotent. */
   grantRole(input: { principalId: string; roleId: string; now: Date }): Promise<void>;
+  /** Removes a role, unless that would leave `guardRoleId` without a holder (see `RoleRemoval`). */
+  revokeRole(input: { principalId: string; roleId: string; guardRoleId: string; now: Date }): Promise<RoleRemoval>;
   /** @throws conflict when the id exists. */
   insertApiToken(token: ApiToken): Promise<void>;
   getApiToken(id: string): Promise<ApiToken | undefined>;
+  /** A principal's tokens (revoked and expired ones included), oldest first. */
+  listApiTokens(principalId: string): Promise<ApiToken[]>;
+  /** Revokes a token at `now` unless it is revoked already; returns it, or undefined when unknown. */
+  revokeApiToken(input: { id: string; now: Date }): Promise<ApiToken | undefined>;
+  /** Sets `lastUsedAt` to `now` when it is unset or before `staleBefore` (coalesced writes). */
+  touchApiToken(input: { id: string; now: Date; staleBefore: Date }): Promise<void>;
   /**
    * Extends an expired, unrevoked token whose secret hash equals `secretHash` until
    * `expiresAt`. Returns whether it did; a revoked token is never brought back.
@@ -106,4 +123,43 @@ export interface AuthRepository {
    * `roleId` already exists. Returns whether it created them; safe against concurrent starts.
    */
   bootstrapPrincipal(input: { principal: { id: string; kind: PrincipalKind; displayName: string; attributes: Record<string, unknown> }; roleIds: readonly string[]; guardRoleId: string; token: ApiToken; now: Date }): Promise<boolean>;
+}
+
+export interface OidcRepository {
+  /** Rules that are not deleted, oldest first. */
+  listOidcRules(): Promise<OidcRule[]>;
+  /** Enabled rules whose `issuerUrl` equals `issuer`, oldest first. */
+  listEnabledOidcRules(issuer: string): Promise<OidcRule[]>;
+  /** A rule by id, deleted ones included (they carry `deletedAt`). */
+  getOidcRule(id: string): Promise<OidcRule | undefined>;
+  /**
+   * Inserts a rule, or revives a deleted rule with the same id (its grants stay, to be judged
+   * by the new condition). @throws conflict when a rule that is not deleted has that id.
+   */
+  insertOidcRule(rule: OidcRule): Promise<void>;
+  /** Replaces the fields of a rule that is not deleted (`createdAt` stays); false when there is none. */
+  updateOidcRule(rule: OidcRule): Promise<boolean>;
+  /** Marks a rule deleted; false when there is no such rule or it is deleted already. */
+  deleteOidcRule(input: { id: string; now: Date }): Promise<boolean>;
+  /**
+   * Finds the service principal of an OIDC identity, creating it (with `newPrincipalId` and
+   * `displayName`) on first use; sets its attributes to `claims`, records that `ruleIds` admitted
+   * it and grants `roleIds`, all at once. Idempotent.
+   */
+  provisionOidcPrincipal(input: {
+    identity: OidcIdentity;
+    newPrincipalId: string;
+    displayName: string;
+    claims: Record<string, unknown>;
+    ruleIds: readonly string[];
+    roleIds: readonly string[];
+    now: Date;
+  }): Promise<{ principal: Principal; created: boolean }>;
+  /** Principals a rule admitted, with their identity and every rule that admitted them. */
+  listOidcGrantees(ruleId: string): Promise<OidcGrantee[]>;
+  /**
+   * Forgets that `ruleId` admitted the principal and removes `roleIds` from it, at once; changes
+   * nothing and answers `last_holder` when that would leave `guardRoleId` without a holder.
+   */
+  revokeOidcGrant(input: { principalId: string; ruleId: string; roleIds: readonly string[]; guardRoleId: string; now: Date }): Promise<'removed' | 'last_holder'>;
 }

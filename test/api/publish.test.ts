@@ -88,7 +88,8 @@ describe('publish jobs: failure, retry, idempotence, concurrency', () => {
 
   it('fails incus_index for an unusable incus.tar.xz that was still uploading when attached', async () => {
     const { artifactId } = await draftVersion(ctx.api, 'meta-late', '1', { metadata: false });
-    const bad = await makeIncusTarXz({ creationDate: 0 });
+    // Distinct from the bytes of the previous test (same second, same mtime), which are trusted already.
+    const bad = await makeIncusTarXz({ creationDate: 0, properties: { description: 'attached while uploading' } });
     const begin = await ctx.api.post('/v1/uploads', { expected_digest: sha256(bad), expected_size_bytes: bad.length });
     const attached = await ctx.api.post(`/v1/images/meta-late/versions/1/artifacts/${artifactId}/attachments`, { name: 'incus.tar.xz', blob_digest: sha256(bad), blob_size_bytes: bad.length, media_type: 'application/x-incus-metadata' });
     assert.equal(attached.status, 201, 'its bytes are not verified yet, so they cannot be checked yet');

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { publishedVersion } from '../helpers/catalog.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
 import { removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { selfSignedCert } from '../helpers/tls.ts';
 
 const IMAGE = 'debian-bookworm';
 
@@ -31,11 +32,8 @@ describe('the real incus client reads the Simple Streams feed', () => {
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'imgsrv-incus-'));
-    const cert = join(work, 'cert.pem');
-    const key = join(work, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
-    server = await startServer({ dataDir: join(work, 'data'), env: { IMGSRV_TLS_CERT: cert, IMGSRV_TLS_KEY: key } });
-    const ca = await readFile(cert, 'utf8');
+    const { certFile, keyFile, cert: ca } = selfSignedCert(work);
+    server = await startServer({ dataDir: join(work, 'data'), env: { IMGSRV_TLS_CERT: certFile, IMGSRV_TLS_KEY: keyFile } });
     api = apiClient({ ...server, ca });
     // Pin the self-signed certificate: the client trusts servercerts/<remote>.crt for that remote.
     await mkdir(join(work, 'conf', 'servercerts'), { recursive: true });

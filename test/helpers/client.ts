@@ -126,7 +126,7 @@ export function apiClient(base: { url: string; token: string; ca?: string }) {
 export type ApiClient = ReturnType<typeof apiClient>;
 
 /** fetch that trusts exactly one CA certificate. */
-function pinnedFetch(ca: string): typeof fetch {
+export function pinnedFetch(ca: string): typeof fetch {
   const dispatcher = new Agent({ connect: { ca } });
   return ((url: string, init: RequestInit) => undiciFetch(url, { ...(init as object), dispatcher })) as unknown as typeof fetch;
 }

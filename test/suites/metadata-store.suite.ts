@@ -7,6 +7,7 @@ import { DomainError } from '../../src/domain/errors.ts';
 import type { UploadPart, UploadSession } from '../../src/domain/upload.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
+import { describeAuthCases } from './auth-store.cases.ts';
 import { describeCatalogCases } from './catalog-store.cases.ts';
 
 export interface MetadataStoreFixture {
@@ -66,6 +67,7 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
     });
 
     describeCatalogCases(() => store);
+    describeAuthCases(() => store);
 
     describe('uploads', () => {
       it('round-trips a session with every optional field', async () => {

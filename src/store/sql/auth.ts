@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
-import type { AuthRepository } from '../metadata-store.ts';
+import type { AuthRepository, RoleRemoval } from '../metadata-store.ts';
 import type { SqlAdapter } from './adapter.ts';
 import { principalFromRow, tokenFromRow, tokenToRow } from './rows.ts';
 import type { Database, PrincipalsTable } from './schema.ts';
 
 type Db = Kysely<Database>;
 
-async function withRoles(db: Db, rows: PrincipalsTable[]) {
+export async function withRoles(db: Db, rows: PrincipalsTable[]) {
   if (rows.length === 0) return [];
   const roles = await db
     .selectFrom('principal_roles')
@@ -26,6 +26,21 @@ async function withRoles(db: Db, rows: PrincipalsTable[]) {
   );
 }
 
+/**
+ * Removes roles from a principal inside a write transaction, unless one of them is
+ * `guardRoleId` and the principal is its only holder.
+ */
+export async function removeRoles(tx: Db, input: { principalId: string; roleIds: readonly string[]; guardRoleId: string }): Promise<RoleRemoval> {
+  const { principalId, roleIds, guardRoleId } = input;
+  if (roleIds.length === 0) return 'not_held';
+  if (roleIds.includes(guardRoleId)) {
+    const holders = await tx.selectFrom('principal_roles').select('principal_id').where('role_id', '=', guardRoleId).limit(2).execute();
+    if (holders.length === 1 && holders[0]!.principal_id === principalId) return 'last_holder';
+  }
+  const r = await tx.deleteFrom('principal_roles').where('principal_id', '=', principalId).where('role_id', 'in', roleIds).executeTakeFirst();
+  return Number(r.numDeletedRows) > 0 ? 'removed' : 'not_held';
+}
+
 /** Principals, role assignments and API tokens. */
 export function sqlAuth(a: SqlAdapter): AuthRepository {
   const { db } = a;
@@ -33,6 +48,10 @@ export function sqlAuth(a: SqlAdapter): AuthRepository {
     async getPrincipal(id) {
       const row = await db.selectFrom('principals').selectAll().where('id', '=', id).executeTakeFirst();
       return row && (await withRoles(db, [row]))[0];
+    },
+
+    async listPrincipals() {
+      return withRoles(db, await db.selectFrom('principals').selectAll().orderBy('created_at').orderBy('id').execute());
     },
 
     async listPrincipalsWithRole(roleId) {
@@ -61,6 +80,10 @@ export function sqlAuth(a: SqlAdapter): AuthRepository {
         .execute();
     },
 
+    revokeRole({ principalId, roleId, guardRoleId }) {
+      return a.transaction((tx) => removeRoles(tx, { principalId, roleIds: [roleId], guardRoleId }));
+    },
+
     async insertApiToken(token) {
       await db.insertInto('api_tokens').values(tokenToRow(token)).execute();
     },
@@ -68,6 +91,26 @@ export function sqlAuth(a: SqlAdapter): AuthRepository {
     async getApiToken(id) {
       const row = await db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
       return row && tokenFromRow(row);
+    },
+
+    async listApiTokens(principalId) {
+      const rows = await db.selectFrom('api_tokens').selectAll().where('principal_id', '=', principalId).orderBy('created_at').orderBy('id').execute();
+      return rows.map(tokenFromRow);
+    },
+
+    async revokeApiToken({ id, now }) {
+      await db.updateTable('api_tokens').set({ revoked_at: now.getTime() }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+      const row = await db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+      return row && tokenFromRow(row);
+    },
+
+    async touchApiToken({ id, now, staleBefore }) {
+      await db
+        .updateTable('api_tokens')
+        .set({ last_used_at: now.getTime() })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', staleBefore.getTime())]))
+        .execute();
     },
 
     async renewExpiredApiToken({ id, secretHash, expiresAt, now }) {

@@ -163,6 +163,33 @@ export interface IncusIndexTable {
   created_at: number;
 }
 
+export interface OidcRulesTable {
+  id: string;
+  display_name: string;
+  issuer_url: string;
+  audience: string;
+  forwarded_claims: string;
+  condition: string;
+  assign_role_ids: string;
+  enabled: number;
+  deleted_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface OidcIdentitiesTable {
+  issuer: string;
+  subject: string;
+  principal_id: string;
+  created_at: number;
+}
+
+export interface OidcGrantsTable {
+  principal_id: string;
+  rule_id: string;
+  created_at: number;
+}
+
 export interface Database {
   uploads: UploadsTable;
   upload_parts: UploadPartsTable;
@@ -179,4 +206,7 @@ export interface Database {
   publish_jobs: PublishJobsTable;
   publish_steps: PublishStepsTable;
   incus_index: IncusIndexTable;
+  oidc_rules: OidcRulesTable;
+  oidc_identities: OidcIdentitiesTable;
+  oidc_grants: OidcGrantsTable;
 }

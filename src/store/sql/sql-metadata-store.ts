@@ -7,6 +7,7 @@ import { sqlCatalog } from './catalog.ts';
 import { sqlFeed } from './feed.ts';
 import { sqlPublish } from './publish.ts';
 import { sqlJobs } from './jobs.ts';
+import { sqlOidc } from './oidc.ts';
 import { sqlUploads } from './uploads.ts';
 
 /**
@@ -18,6 +19,7 @@ export function createSqlMetadataStore(adapter: SqlAdapter): MetadataStore {
     ...sqlUploads(adapter),
     ...sqlJobs(adapter),
     ...sqlAuth(adapter),
+    ...sqlOidc(adapter),
     ...sqlCatalog(adapter),
     ...sqlPublish(adapter),
     ...sqlFeed(adapter),

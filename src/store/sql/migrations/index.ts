@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-initial.ts';
 import * as m0002 from './0002-upload-part-size.ts';
 import * as m0003 from './0003-catalog.ts';
+import * as m0004 from './0004-auth-management.ts';
 
 /** Numbered migrations in order. Append only; a landed migration is never edited. */
 export const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-upload-part-size': m0002,
   '0003-catalog': m0003,
+  '0004-auth-management': m0004,
 };
 
 export const migrationProvider: MigrationProvider = {
