@@ -41,6 +41,7 @@ import { createOidcRuleService } from './services/oidc-rules.ts';
 import { createPublishService } from './services/publish.ts';
 import { createUploadService } from './services/uploads.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
+import { openPostgres } from './store/postgres/postgres-adapter.ts';
 import { openSqlite } from './store/sqlite/sqlite-adapter.ts';
 import { createSqlMetadataStore } from './store/sql/sql-metadata-store.ts';
 
@@ -58,16 +59,17 @@ const OIDC = { timeoutMs: 5000, clockToleranceSeconds: 30, maxTokenAgeSeconds: 2
 /** Time a provisioning rule's condition may take on one token. */
 const CEL_BUDGET_MS = 100;
 
-async function openStore(database: Config['database']): Promise<MetadataStore> {
-  if (database.kind === 'postgres') throw new Error('unreachable: config.ts refuses PostgreSQL until its store exists');
-  return createSqlMetadataStore(await openSqlite(database.file));
+async function openStore(database: Config['database'], log: Logger): Promise<MetadataStore> {
+  if (database.kind === 'sqlite') return createSqlMetadataStore(await openSqlite(database.file));
+  const adapter = await openPostgres({ url: database.url, onIdleError: (err) => log.warn({ err }, 'idle PostgreSQL connection lost') });
+  return createSqlMetadataStore(adapter);
 }
 
 /** The one place that chooses implementations and wires them together. */
 export async function buildApp(config: Config, log: Logger): Promise<App> {
   await mkdir(config.dataDir, { recursive: true });
   const failpoint = createFailpoints(config.failpoints, log);
-  const store = instrument(await openStore(config.database), 'metadata', log);
+  const store = instrument(await openStore(config.database, log), 'metadata', log);
   const blobs = instrument(await createFsBlobStore({ root: config.dataDir, failpoint }), 'blobs', log);
   const base = { store, blobs, clock: systemClock, log, newId: randomUUID };
 

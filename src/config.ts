@@ -10,7 +10,8 @@ export interface Config {
   host: string;
   port: number;
   dataDir: string;
-  database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string };
+  /** `display` is the URL without its password, for messages. */
+  database: { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; display: string };
   bootstrapToken?: string;
   bootstrapTokenTtlSeconds: number;
   maxTokenLifetimeSeconds: number;
@@ -100,12 +101,23 @@ export const unknownSettings = (env: Env = process.env): string[] =>
 
 function parseDatabaseUrl(raw: string | undefined, dataDir: string): Config['database'] {
   if (raw === undefined) return { kind: 'sqlite', file: resolve(dataDir, 'metadata.sqlite') };
-  if (/^postgres(ql)?:\/\//.test(raw)) {
-    throw new ConfigError('IMGSRV_DATABASE_URL selects PostgreSQL, which this version does not support yet; leave it unset for the embedded SQLite store');
-  }
+  if (/^postgres(ql)?:\/\//.test(raw)) return parsePostgresUrl(raw);
   const m = /^(?:sqlite|file):(?:\/\/)?(.+)$/.exec(raw);
   if (m) return { kind: 'sqlite', file: resolve(m[1]!) };
   throw new ConfigError(`IMGSRV_DATABASE_URL must be sqlite:<path> or postgres://..., not ${JSON.stringify(raw.replace(/\/\/[^@/]*@/, '//***@'))}`);
+}
+
+function parsePostgresUrl(raw: string): Config['database'] {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('IMGSRV_DATABASE_URL is not a valid postgres:// URL');
+  }
+  if (url.password) url.password = '***';
+  const display = url.href;
+  if (!url.hostname && !url.searchParams.has('host')) throw new ConfigError(`IMGSRV_DATABASE_URL=${display} names no host`);
+  return { kind: 'postgres', url: raw, display };
 }
 
 function parseBootstrapToken(raw: string | undefined): string | undefined {

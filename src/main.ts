@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { buildApp } from './app.ts';
+import { isDomainError } from './domain/errors.ts';
 import { ConfigError, loadConfig, unknownSettings, type Config } from './config.ts';
 
 /** Process entry: configuration → app → listen; SIGINT/SIGTERM shut down gracefully. */
@@ -18,7 +19,12 @@ if (config.bootstrapToken !== undefined && config.bootstrapToken.length < 32) {
   log.warn({ length: config.bootstrapToken.length }, 'IMGSRV_BOOTSTRAP_TOKEN is short; use at least 32 random characters (openssl rand -hex 32)');
 }
 
-const app = await buildApp(config, log);
+const app = await buildApp(config, log).catch((err: unknown) => {
+  if (!isDomainError(err) || err.kind !== 'unavailable') throw err;
+  const where = config.database.kind === 'sqlite' ? config.database.file : config.database.display;
+  process.stderr.write(`imgsrv: cannot open the metadata database ${where}: ${(err.cause as Error | undefined)?.message ?? err.message}\n`);
+  process.exit(1);
+});
 const { url, bootstrap } = await app.start().catch((err: NodeJS.ErrnoException) => {
   if (err.code === 'EADDRINUSE' || err.code === 'EACCES' || err.code === 'EADDRNOTAVAIL') {
     process.stderr.write(`imgsrv: cannot listen on ${config.host}:${config.port}: ${err.code}\n`);
@@ -28,7 +34,7 @@ const { url, bootstrap } = await app.start().catch((err: NodeJS.ErrnoException) 
 });
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
-say(`imgsrv data in ${config.dataDir} (${config.database.kind === 'sqlite' ? `SQLite ${config.database.file}` : 'PostgreSQL'})`);
+say(`imgsrv data in ${config.dataDir} (${config.database.kind === 'sqlite' ? `SQLite ${config.database.file}` : `PostgreSQL ${config.database.display}`})`);
 if (bootstrap.plaintext) {
   say('imgsrv created principal "admin" (roles auth-manager, content-writer). Its API token is shown only this once:');
   say(`  export TOKEN=${bootstrap.plaintext}`);

@@ -12,9 +12,9 @@ const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 const rejectsWith = (p: Promise<unknown>, kind: string, code?: string) =>
   assert.rejects(p, (e: unknown) => e instanceof DomainError && e.kind === kind && (code === undefined || e.code === code));
 
-const image = (name: string): Image => ({ id: randomUUID(), name, createdAt: T0, updatedAt: T0 });
-const version = (imageId: string, v: string): ImageVersion => ({ id: randomUUID(), imageId, version: v, state: 'draft', createdAt: T0, updatedAt: T0 });
-const artifact = (versionId: string, over: Partial<Artifact> = {}): Artifact => ({
+export const image = (name: string): Image => ({ id: randomUUID(), name, createdAt: T0, updatedAt: T0 });
+export const version = (imageId: string, v: string): ImageVersion => ({ id: randomUUID(), imageId, version: v, state: 'draft', createdAt: T0, updatedAt: T0 });
+export const artifact = (versionId: string, over: Partial<Artifact> = {}): Artifact => ({
   id: randomUUID(),
   versionId,
   variant: 'default',
@@ -28,11 +28,11 @@ const artifact = (versionId: string, over: Partial<Artifact> = {}): Artifact => 
   updatedAt: T0,
   ...over,
 });
-const stepIds = () => Object.fromEntries(PUBLISH_STEPS.map((s) => [s, randomUUID()])) as Record<PublishStepName, string>;
-const queue = (publishJobId: string) => ({ id: randomUUID(), kind: 'publish', payload: { publish_job_id: publishJobId } });
+export const stepIds = () => Object.fromEntries(PUBLISH_STEPS.map((s) => [s, randomUUID()])) as Record<PublishStepName, string>;
+export const queue = (publishJobId: string) => ({ id: randomUUID(), kind: 'publish', payload: { publish_job_id: publishJobId } });
 
-/** CatalogRepository and PublishRepository cases of the MetadataStore conformance suite. */
-export function describeCatalogCases(store: () => MetadataStore): void {
+/** Drafts and publications made through the repository, as the services would. */
+export function catalogFixtures(store: () => MetadataStore) {
   /** An image with a draft holding one artifact. */
   async function draft(name = `img-${randomUUID().slice(0, 8)}`) {
     const img = image(name);
@@ -59,6 +59,12 @@ export function describeCatalogCases(store: () => MetadataStore): void {
     await release(driver, now);
     return jobId;
   }
+  return { draft, startAndClaim, release, publish };
+}
+
+/** CatalogRepository and PublishRepository cases of the MetadataStore conformance suite. */
+export function describeCatalogCases(store: () => MetadataStore): void {
+  const { draft, startAndClaim, release, publish } = catalogFixtures(store);
 
   describe('catalog', () => {
     it('keeps image names and versions unique per image', async () => {

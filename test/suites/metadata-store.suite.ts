@@ -9,9 +9,12 @@ import type { MetadataStore } from '../../src/store/metadata-store.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
 import { describeAuthCases } from './auth-store.cases.ts';
 import { describeCatalogCases } from './catalog-store.cases.ts';
+import { describeRaceCases } from './race.cases.ts';
 
 export interface MetadataStoreFixture {
   store: MetadataStore;
+  /** Opens a second store on the same database, as another instance of the server would. */
+  openPeer(): Promise<MetadataStore>;
   cleanup(): Promise<void>;
 }
 
@@ -68,6 +71,7 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
 
     describeCatalogCases(() => store);
     describeAuthCases(() => store);
+    describeRaceCases(() => store, () => f.openPeer());
 
     describe('uploads', () => {
       it('round-trips a session with every optional field', async () => {

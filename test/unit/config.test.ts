@@ -41,6 +41,11 @@ describe('configuration', () => {
     assert.equal(c.uploadTtlSeconds, 60);
     assert.deepEqual(c.failpoints, ['a', 'b']);
     assert.deepEqual(loadConfig({ IMGSRV_DATABASE_URL: `sqlite:${dir}/x.db` }).database, { kind: 'sqlite', file: `${dir}/x.db` });
+    assert.deepEqual(loadConfig({ IMGSRV_DATABASE_URL: 'postgres://imgsrv:s3cret@db.internal:5432/images?sslmode=require' }).database, {
+      kind: 'postgres',
+      url: 'postgres://imgsrv:s3cret@db.internal:5432/images?sslmode=require',
+      display: 'postgres://imgsrv:***@db.internal:5432/images?sslmode=require',
+    });
   });
 
   it('rejects bad values with one line naming the variable', () => {
@@ -51,7 +56,8 @@ describe('configuration', () => {
       { IMGSRV_UPLOAD_TTL: '-5' },
       { IMGSRV_LOG_LEVEL: 'loud' },
       { IMGSRV_DATABASE_URL: 'mysql://x' },
-      { IMGSRV_DATABASE_URL: 'postgres://u@db/imgsrv' },
+      { IMGSRV_DATABASE_URL: 'postgres://' },
+      { IMGSRV_DATABASE_URL: 'postgres://u:p@[db/x' },
       { IMGSRV_PUBLIC_URL: 'images.example.com' },
       { IMGSRV_PUBLIC_URL: 'https://x/?q=1' },
       { IMGSRV_TLS_CERT: '/nonexistent.pem' },

@@ -6,9 +6,14 @@ import { describeMetadataStore } from '../suites/metadata-store.suite.ts';
 
 describeMetadataStore('sqlite', async () => {
   const dir = await makeDataDir();
-  const store = createSqlMetadataStore(await openSqlite(join(dir, 'metadata.sqlite')));
+  const adapter = await openSqlite(join(dir, 'metadata.sqlite'));
+  const store = createSqlMetadataStore(adapter);
   return {
     store,
+    // better-sqlite3 is synchronous: a second connection in this process would block the
+    // thread on the first one's write lock. Racing callers share the one connection, as the
+    // requests of one server process do; separate processes are covered by the server tests.
+    openPeer: async () => createSqlMetadataStore({ ...adapter, close: async () => undefined }),
     cleanup: async () => {
       await store.close();
       await removeDir(dir);
