@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { ROLES } from '../../src/domain/roles.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
+import { dumpDatabase, withDatabase } from '../helpers/store.ts';
 import { useServer } from '../helpers/suite.ts';
 
 const begin = { expected_digest: `sha256:${'1'.repeat(64)}`, expected_size_bytes: 1 };
@@ -187,20 +186,15 @@ describe('auth management: roles, principals, role assignments, API tokens', () 
     assert.match(upload.json.detail, /uploads\.write/);
   });
 
-  it('stores only hashes of token secrets', () => {
-    const db = new Database(join(ctx.server.dataDir, 'metadata.sqlite'), { readonly: true });
-    try {
-      const rows = db.prepare('select * from api_tokens').all() as Record<string, unknown>[];
-      const dump = JSON.stringify(db.prepare("select * from sqlite_master where type = 'table'").all().map((t) => db.prepare(`select * from "${(t as { name: string }).name}"`).all()));
-      assert.ok(plaintexts.length >= 5);
-      for (const plaintext of plaintexts) {
-        const [, id, secret] = /^imgsrv_([0-9a-f]{32})_(.+)$/.exec(plaintext)!;
-        assert.ok(!dump.includes(secret!), 'no secret anywhere in the database');
-        const row = rows.find((r) => r.id === id)!;
-        assert.equal(row.secret_hash, createHash('sha256').update(secret!).digest('hex'));
-      }
-    } finally {
-      db.close();
+  it('stores only hashes of token secrets', async () => {
+    const rows = await withDatabase(ctx.server.dataDir, (db) => db.selectFrom('api_tokens').selectAll().execute());
+    const dump = await dumpDatabase(ctx.server.dataDir);
+    assert.ok(plaintexts.length >= 5);
+    for (const plaintext of plaintexts) {
+      const [, id, secret] = /^imgsrv_([0-9a-f]{32})_(.+)$/.exec(plaintext)!;
+      assert.ok(!dump.includes(secret!), 'no secret anywhere in the database');
+      const row = rows.find((r) => r.id === id)!;
+      assert.equal(row.secret_hash, createHash('sha256').update(secret!).digest('hex'));
     }
   });
 

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import { draftVersion, waitForJob } from '../helpers/catalog.ts';
 import { apiClient } from '../helpers/client.ts';
 import { makeDataDir, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { withDatabase } from '../helpers/store.ts';
 
 describe('SIGKILL during a publish job', () => {
   // Killed as the step starts, and after its work but before its success is recorded.
@@ -38,10 +37,11 @@ describe('SIGKILL during a publish job', () => {
         assert.equal(manifest.json.version.state, 'published');
         assert.equal((await restarted.post('/v1/images/crashy/versions/1.0/publish')).json.id, job.json.id);
         await server.stop();
-        const db = new Database(join(dataDir, 'metadata.sqlite'), { readonly: true });
-        assert.equal((db.prepare('select count(*) as n from publish_jobs').get() as { n: number }).n, 1, 'one publish job');
-        assert.equal((db.prepare("select count(*) as n from jobs where kind = 'publish' and state != 'succeeded'").get() as { n: number }).n, 0, 'no durable job left behind');
-        db.close();
+        await withDatabase(dataDir, async (db) => {
+          assert.equal((await db.selectFrom('publish_jobs').select('id').execute()).length, 1, 'one publish job');
+          const unfinished = await db.selectFrom('jobs').select('id').where('kind', '=', 'publish').where('state', '!=', 'succeeded').execute();
+          assert.equal(unfinished.length, 0, 'no durable job left behind');
+        });
       } finally {
         await server?.stop();
         await removeDir(dataDir);

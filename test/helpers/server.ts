@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { adminQuery, createSchema, schemaUrl } from './postgres.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -24,6 +25,28 @@ async function ensureBundle(): Promise<string> {
   if (built < Math.max(newest(join(REPO_ROOT, 'src')), newest(join(REPO_ROOT, 'openapi')))) build();
   bundleChecked = true;
   return BUNDLE;
+}
+
+/**
+ * Which metadata store the server tests run against: `IMGSRV_TEST_STORE=postgres` gives every
+ * data dir its own PostgreSQL schema (`npm run test:pg`); unset, the embedded SQLite file.
+ */
+export const TEST_STORE = ((v = process.env.IMGSRV_TEST_STORE ?? 'sqlite') => {
+  if (v !== 'sqlite' && v !== 'postgres') throw new Error(`IMGSRV_TEST_STORE must be sqlite or postgres, not ${v}`);
+  return v;
+})();
+
+const SCHEMA_FILE = '.test-pg-schema';
+
+/** The PostgreSQL URL of a data dir's own schema, created on first use (TEST_STORE postgres). */
+export async function testDatabaseUrl(dataDir: string): Promise<string> {
+  const file = join(dataDir, SCHEMA_FILE);
+  const known = await readFile(file, 'utf8').catch(() => undefined);
+  if (known) return schemaUrl(known);
+  const schema = await createSchema();
+  await mkdir(dataDir, { recursive: true });
+  await writeFile(file, schema.name);
+  return schema.url;
 }
 
 export const newToken = () => `imgsrv_${randomBytes(16).toString('hex')}_${randomBytes(32).toString('base64url')}`;
@@ -62,6 +85,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<ServerHandl
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('IMGSRV_') && v !== undefined) env[k] = v;
   // As `npm start` runs it (see README: fewer glibc malloc arenas, flatter RSS).
   Object.assign(env, { MALLOC_ARENA_MAX: '2', IMGSRV_PORT: '0', IMGSRV_DATA_DIR: dataDir, IMGSRV_BOOTSTRAP_TOKEN: token, IMGSRV_LOG_LEVEL: 'warn' }, opts.env);
+  if (TEST_STORE === 'postgres' && env.IMGSRV_DATABASE_URL === undefined) env.IMGSRV_DATABASE_URL = await testDatabaseUrl(dataDir);
 
   const child = spawn(process.execPath, ['--enable-source-maps', await ensureBundle()], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const reap = () => child.kill('SIGKILL');
@@ -122,6 +146,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<ServerHandl
   };
 }
 
+/** Removes a directory, and the PostgreSQL schema of every data dir in it. */
 export async function removeDir(dir: string): Promise<void> {
+  const entries = await readdir(dir, { recursive: true }).catch(() => []);
+  for (const entry of entries.filter((e) => basename(e) === SCHEMA_FILE)) {
+    const schema = await readFile(join(dir, entry), 'utf8');
+    await adminQuery(`drop schema if exists "${schema}" cascade`);
+  }
   await rm(dir, { recursive: true, force: true });
 }

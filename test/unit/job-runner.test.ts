@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { Job } from '../../src/domain/job.ts';
@@ -8,9 +7,8 @@ import { currentOwner } from '../../src/jobs/owner.ts';
 import { createJobRunner, type JobHandler } from '../../src/jobs/runner.ts';
 import { systemClock } from '../../src/lib/clock.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
-import { createSqlMetadataStore } from '../../src/store/sql/sql-metadata-store.ts';
-import { openSqlite } from '../../src/store/sqlite/sqlite-adapter.ts';
 import { makeDataDir, removeDir } from '../helpers/server.ts';
+import { openTestStore } from '../helpers/store.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -27,7 +25,7 @@ describe('job runner', () => {
   let store: MetadataStore;
   beforeEach(async () => {
     dir = await makeDataDir();
-    store = createSqlMetadataStore(await openSqlite(join(dir, 'm.sqlite')));
+    store = await openTestStore(dir);
   });
   afterEach(async () => {
     await store.close();

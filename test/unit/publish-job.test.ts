@@ -9,10 +9,9 @@ import { publishJob } from '../../src/jobs/publish-job.ts';
 import { createJobRunner } from '../../src/jobs/runner.ts';
 import { systemClock } from '../../src/lib/clock.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
-import { createSqlMetadataStore } from '../../src/store/sql/sql-metadata-store.ts';
-import { openSqlite } from '../../src/store/sqlite/sqlite-adapter.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
 import { makeDataDir, removeDir } from '../helpers/server.ts';
+import { openTestStore } from '../helpers/store.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -21,7 +20,7 @@ describe('publish job driver', () => {
   let store: MetadataStore;
   before(async () => {
     dir = await makeDataDir();
-    store = createSqlMetadataStore(await openSqlite(join(dir, 'm.sqlite')));
+    store = await openTestStore(dir);
   });
   after(async () => {
     await store.close();

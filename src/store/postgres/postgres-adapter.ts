@@ -1,4 +1,4 @@
-import { Kysely, Migrator, PostgresDialect, type PostgresPool } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type DatabaseIntrospector, type PostgresPool } from 'kysely';
 import pg from 'pg';
 import { DomainError, isDomainError } from '../../domain/errors.ts';
 import type { SqlAdapter } from '../sql/adapter.ts';
@@ -66,7 +66,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<SqlAdapter> {
   // Without a listener an idle connection's error would crash the process.
   pool.on('error', (error) => opts.onIdleError?.(error));
 
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: discardingBrokenClients(pool) }) });
+  const db = new Kysely<Schema>({ dialect: new SchemaScopedPostgresDialect({ pool: discardingBrokenClients(pool) }) });
 
   const adapter: SqlAdapter = {
     dialect: 'postgres',
@@ -86,6 +86,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<SqlAdapter> {
   };
 
   try {
+    const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+    if (!rows[0]?.schema) throw new Error("the search_path names no existing schema for imgsrv's tables");
     const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
     if (error) throw error;
   } catch (error) {
@@ -93,6 +95,30 @@ export async function openPostgres(opts: PostgresOptions): Promise<SqlAdapter> {
     throw translatePostgresError(error);
   }
   return adapter;
+}
+
+/**
+ * kysely's PostgreSQL introspector lists the tables of every schema in the database by name,
+ * which fails when another schema is dropped meanwhile, and lets the migrator take another
+ * schema's migration table for ours. imgsrv's tables live in `current_schema()`; so does this
+ * introspector's view.
+ */
+class SchemaScopedPostgresDialect extends PostgresDialect {
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    const tables = async () => {
+      const { rows } = await sql<{ name: string; schema: string; kind: string }>`
+        select c.relname as name, n.nspname as schema, c.relkind as kind
+        from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = current_schema() and c.relkind in ('r', 'p', 'v')
+        order by c.relname`.execute(db);
+      return rows.map((r) => ({ name: r.name, schema: r.schema, isView: r.kind === 'v', columns: [] }));
+    };
+    return {
+      getSchemas: async () => (await sql<{ name: string }>`select current_schema() as name`.execute(db)).rows,
+      getTables: tables,
+      getMetadata: async () => ({ tables: await tables() }),
+    };
+  }
 }
 
 /**
