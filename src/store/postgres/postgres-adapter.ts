@@ -124,15 +124,20 @@ class SchemaScopedPostgresDialect extends PostgresDialect {
 /**
  * kysely releases a connection without saying whether it broke; node-postgres' pool only
  * drops a client it knows to be broken. A client whose query failed with a connection-level
- * error (a reply timeout, above all, leaves it unusable) is released as broken here.
+ * error (a reply timeout, above all, leaves it unusable) is released as broken here. While
+ * checked out, a client's own `error` event (the server went away between two queries) is
+ * ours to handle: unhandled, it would crash the process.
  */
 function discardingBrokenClients(pool: pg.Pool): PostgresPool {
   return {
     async connect() {
       const client = await pool.connect();
       let broken: Error | undefined;
+      const onError = (error: Error) => (broken = error);
+      client.on('error', onError);
       return {
         async query(text: string, values: readonly unknown[]) {
+          if (broken) throw broken;
           try {
             return await client.query(text, values as unknown[]);
           } catch (error) {
@@ -140,7 +145,10 @@ function discardingBrokenClients(pool: pg.Pool): PostgresPool {
             throw error;
           }
         },
-        release: () => client.release(broken),
+        release: () => {
+          client.off('error', onError);
+          client.release(broken);
+        },
       } as never;
     },
     end: () => pool.end(),

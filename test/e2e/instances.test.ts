@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { migrations } from '../../src/store/sql/migrations/index.ts';
+import { random, sha256 } from '../helpers/bytes.ts';
+import { draftVersion, waitForJob } from '../helpers/catalog.ts';
+import { apiClient, type ApiClient } from '../helpers/client.ts';
+import { adminQuery, createSchema } from '../helpers/postgres.ts';
+import { makeDataDir, newToken, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { uploadBytes, waitForUpload } from '../helpers/uploads.ts';
+
+/**
+ * Several stateless imgsrv processes behind one load balancer: one PostgreSQL schema, one
+ * data dir (the shared blob storage), the same bootstrap token.
+ */
+describe('several instances on one PostgreSQL database and one data dir', () => {
+  let schema: Awaited<ReturnType<typeof createSchema>>;
+  let dataDir: string;
+  const token = newToken();
+  const running = new Set<ServerHandle>();
+  const start = async (env: Record<string, string> = {}) => {
+    const server = await startServer({ dataDir, token, env: { IMGSRV_DATABASE_URL: schema.url, IMGSRV_JOB_LEASE: '2', ...env } });
+    running.add(server);
+    return server;
+  };
+  const stop = async (server: ServerHandle) => {
+    await server.stop();
+    running.delete(server);
+    const errors = server.output().split('\n').filter((line) => /"level":(50|60)/.test(line));
+    assert.deepEqual(errors, [], 'the server logged errors');
+  };
+  const q = <R extends Record<string, unknown>>(text: string, values: unknown[] = []) => adminQuery<R>(text.replaceAll('$schema', `"${schema.name}"`), values);
+
+  let a: ApiClient;
+  let b: ApiClient;
+  let servers: ServerHandle[];
+
+  before(async () => {
+    schema = await createSchema();
+    dataDir = await makeDataDir();
+  });
+  after(async () => {
+    for (const s of running) await s.kill();
+    await removeDir(dataDir);
+    await schema.drop();
+  });
+
+  it('start together on an empty database: migrations run once, one first admin', async () => {
+    servers = await Promise.all([start(), start(), start()]);
+    const applied = await q<{ name: string }>('select name from $schema.kysely_migration order by name');
+    assert.deepEqual(
+      applied.map((r) => r.name),
+      Object.keys(migrations),
+    );
+    const admins = await q('select principal_id from $schema.principal_roles where role_id = $1', ['auth-manager']);
+    assert.equal(admins.length, 1, 'one bootstrap admin');
+    [a, b] = servers.map((s) => apiClient(s)) as [ApiClient, ApiClient];
+    await stop(servers[2]!);
+    for (const api of [a, b]) assert.equal((await api.get('/readyz')).status, 200);
+  });
+
+  it('takes an upload begun on one instance with parts sent to the other', async () => {
+    const bytes = random(3 * 1024 * 1024 + 17);
+    const begin = await a.post('/v1/uploads', { expected_digest: sha256(bytes), expected_size_bytes: bytes.length });
+    assert.equal(begin.status, 201);
+    const parts = [];
+    for (const [i, [api, chunk]] of [
+      [a, bytes.subarray(0, 2 * 1024 * 1024)],
+      [b, bytes.subarray(2 * 1024 * 1024)],
+    ].entries() as IterableIterator<[number, [ApiClient, Buffer]]>) {
+      const put = await api.put(`/v1/uploads/${begin.json.id}/parts/${i + 1}`, { body: chunk, headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal(put.status, 200, JSON.stringify(put.json));
+      parts.push({ number: i + 1, etag: put.json.etag, size_bytes: put.json.size_bytes });
+    }
+    assert.equal((await a.get(`/v1/uploads/${begin.json.id}`)).json.state, 'uploading');
+    assert.equal((await b.post(`/v1/uploads/${begin.json.id}/complete`, { parts })).status, 200);
+    await waitForUpload(a, begin.json.id, ['ready']);
+    const blob = await a.get(`/v1/blobs/${sha256(bytes)}`);
+    assert.ok(blob.bytes.equals(bytes));
+  });
+
+  it('ends two instances promoting the same digest at once with one intact blob', async () => {
+    const bytes = random(5 * 1024 * 1024);
+    const [fromA, fromB] = await Promise.all([uploadBytes(a, bytes, { parts: 2 }), uploadBytes(b, bytes, { parts: 3 })]);
+    assert.equal(fromA.digest, fromB.digest);
+    for (const api of [a, b]) assert.ok((await api.get(`/v1/blobs/${fromA.digest}`)).bytes.equals(bytes), 'the blob is whole');
+    const leftovers = (await readdir(dataDir, { recursive: true })).filter((f) => f.endsWith('.tmp') || f.includes('ready-'));
+    assert.deepEqual(leftovers, [], 'no temporary files left');
+    const records = await q('select size from $schema.blobs where digest = $1', [fromA.digest]);
+    assert.deepEqual(records, [{ size: String(bytes.length) }]);
+  });
+
+  it('publishes once for concurrent publishes on both instances; the other sees the result and its feed follows', async () => {
+    const feedBefore = await b.get('/streams/v1/images.json');
+    assert.equal(feedBefore.status, 200);
+    await draftVersion(a, 'shared', '1.0');
+    const posts = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? b : a).post('/v1/images/shared/versions/1.0/publish')));
+    const ids = new Set(posts.map((p) => p.json.id));
+    assert.equal(ids.size, 1, `one job: ${posts.map((p) => `${p.status} ${JSON.stringify(p.json)}`).join('; ')}`);
+    const [jobId] = ids;
+    const done = await waitForJob(b, jobId);
+    assert.equal(done.state, 'succeeded', JSON.stringify(done));
+    assert.equal((await q("select count(*) as n from $schema.jobs where kind = 'publish'"))[0]!.n, '1', 'one durable job');
+    for (const api of [a, b]) {
+      assert.equal((await api.get('/v1/images/shared/versions/1.0')).json.version.state, 'published');
+      const feed = await api.get('/streams/v1/images.json');
+      assert.ok(Object.keys(feed.json.products).some((p) => p.startsWith('shared:')), 'the feed of every instance lists it');
+    }
+    assert.notEqual((await b.get('/streams/v1/images.json')).headers.get('etag'), feedBefore.headers.get('etag'));
+  });
+
+  it('finishes on the other instance a publish job whose instance was killed', async () => {
+    await Promise.all(servers.slice(0, 2).map(stop));
+    const parked = await start({ IMGSRV_FAILPOINTS: 'publish-incus_index' });
+    const p = apiClient(parked);
+    await draftVersion(p, 'shared', '2.0');
+    const job = await p.post('/v1/images/shared/versions/2.0/publish');
+    assert.equal(job.status, 202);
+    await parked.waitForOutput(/failpoint reached: publish-incus_index\n/);
+    const other = await start();
+    const o = apiClient(other);
+    assert.equal((await o.get(`/v1/publish-jobs/${job.json.id}`)).json.state, 'running', 'the other instance leaves a leased job alone');
+    await parked.kill();
+    running.delete(parked);
+    const done = await waitForJob(o, job.json.id);
+    assert.equal(done.state, 'succeeded', JSON.stringify(done));
+    const attempts = Object.fromEntries((done.steps as { name: string; attempt_count: number }[]).map((s) => [s.name, s.attempt_count]));
+    assert.deepEqual(attempts, { validate_catalog: 1, incus_index: 2, finalize_publish: 1 });
+    assert.equal((await o.get('/v1/images/shared/versions/2.0')).json.version.state, 'published');
+    await stop(other);
+  });
+});
