@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createFsBlobStore } from './blobs/fs/fs-blob-store.ts';
+import { isDomainError } from './domain/errors.ts';
 import type { Config } from './config.ts';
 import { createHttpServer } from './http/server.ts';
 import { loadContract } from './http/contract.ts';
@@ -59,10 +60,27 @@ const OIDC = { timeoutMs: 5000, clockToleranceSeconds: 30, maxTokenAgeSeconds: 2
 /** Time a provisioning rule's condition may take on one token. */
 const CEL_BUDGET_MS = 100;
 
+/** The server cannot start for a reason the operator must fix or wait out; `main.ts` prints it as one line. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
 async function openStore(database: Config['database'], log: Logger): Promise<MetadataStore> {
-  if (database.kind === 'sqlite') return createSqlMetadataStore(await openSqlite(database.file));
-  const adapter = await openPostgres({ url: database.url, onIdleError: (err) => log.warn({ err }, 'idle PostgreSQL connection lost') });
-  return createSqlMetadataStore(adapter);
+  try {
+    if (database.kind === 'sqlite') return createSqlMetadataStore(await openSqlite(database.file));
+    const adapter = await openPostgres({ url: database.url, onIdleError: (err) => log.warn({ err }, 'idle PostgreSQL connection lost') });
+    return createSqlMetadataStore(adapter);
+  } catch (e) {
+    const where = database.kind === 'sqlite' ? database.file : database.display;
+    throw new StartupError(`cannot open the metadata database ${where}: ${reason(e)}`, { cause: e });
+  }
+}
+
+/** The innermost useful message of a driver error (a refused connection is an AggregateError with an empty one). */
+function reason(e: unknown): string {
+  if (e instanceof AggregateError && e.errors.length > 0) return [...new Set(e.errors.map(reason))].join('; ');
+  if (e instanceof Error && e.cause instanceof Error && (isDomainError(e) || !e.message)) return reason(e.cause);
+  return e instanceof Error ? e.message || e.name : String(e);
 }
 
 /** The one place that chooses implementations and wires them together. */

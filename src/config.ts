@@ -115,6 +115,7 @@ function parsePostgresUrl(raw: string): Config['database'] {
     throw new ConfigError('IMGSRV_DATABASE_URL is not a valid postgres:// URL');
   }
   if (url.password) url.password = '***';
+  for (const secret of ['password', 'sslpassword']) if (url.searchParams.has(secret)) url.searchParams.set(secret, '***');
   const display = url.href;
   if (!url.hostname && !url.searchParams.has('host')) throw new ConfigError(`IMGSRV_DATABASE_URL=${display} names no host`);
   return { kind: 'postgres', url: raw, display };

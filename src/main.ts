@@ -1,6 +1,5 @@
 import { pino } from 'pino';
-import { buildApp } from './app.ts';
-import { isDomainError } from './domain/errors.ts';
+import { buildApp, StartupError } from './app.ts';
 import { ConfigError, loadConfig, unknownSettings, type Config } from './config.ts';
 
 /** Process entry: configuration → app → listen; SIGINT/SIGTERM shut down gracefully. */
@@ -20,9 +19,8 @@ if (config.bootstrapToken !== undefined && config.bootstrapToken.length < 32) {
 }
 
 const app = await buildApp(config, log).catch((err: unknown) => {
-  if (!isDomainError(err) || err.kind !== 'unavailable') throw err;
-  const where = config.database.kind === 'sqlite' ? config.database.file : config.database.display;
-  process.stderr.write(`imgsrv: cannot open the metadata database ${where}: ${(err.cause as Error | undefined)?.message ?? err.message}\n`);
+  if (!(err instanceof StartupError)) throw err;
+  process.stderr.write(`imgsrv: ${err.message}\n`);
   process.exit(1);
 });
 const { url, bootstrap } = await app.start().catch((err: NodeJS.ErrnoException) => {

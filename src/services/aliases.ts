@@ -37,7 +37,7 @@ export function createAliasService(deps: AliasServiceDeps) {
 
     async remove(name: string, alias: string): Promise<void> {
       const image = await catalog.image(name);
-      if (!(await store.deleteAlias(image.id, alias))) throw new DomainError('not_found', 'alias_not_found', `image ${name} has no alias ${alias}`);
+      if (!(await store.deleteAlias(image.id, alias, deps.clock.now()))) throw new DomainError('not_found', 'alias_not_found', `image ${name} has no alias ${alias}`);
     },
   };
 }

@@ -13,41 +13,51 @@ export interface FeedDocument {
 export type FeedService = ReturnType<typeof createFeedService>;
 
 interface Built {
-  revision: string;
+  revision: number;
   index: FeedDocument;
   images: FeedDocument;
 }
 
 /**
  * The Incus Simple Streams documents, built from the catalog (never from blob bytes) and cached
- * until the catalog's feed revision changes. Every request reads the revision, so a publish or
- * an alias move made through any instance is visible on the next request everywhere.
+ * until the catalog's revision changes. Every request reads the revision, so a publish or an
+ * alias move made through any instance is visible on the next request everywhere; the body is
+ * deterministic and Last-Modified is the time of the change, so every instance also sends the
+ * same validators.
  */
 export function createFeedService(deps: Pick<ServiceDeps, 'clock' | 'log'> & { store: Pick<MetadataStore, 'feedSnapshot' | 'feedRevision'> }) {
   let cache: Built | undefined;
-  let building: Promise<Built> | undefined;
+  let building: { revision: number; done: Promise<Built> } | undefined;
 
   const document = (value: unknown, lastModified: Date): FeedDocument => {
     const body = JSON.stringify(value);
     return { body, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`, lastModified };
   };
 
-  async function build(revision: string): Promise<Built> {
+  async function build(revision: number, changedAt: Date): Promise<Built> {
     const { index, images, skipped } = buildFeed(await deps.store.feedSnapshot());
     for (const reason of skipped) deps.log.warn({ reason }, 'artifact left out of the Incus feed');
-    const now = deps.clock.now();
+    // Before the first change there is no change time: the feed is empty and new as of now.
+    const modified = changedAt.getTime() > 0 ? changedAt : deps.clock.now();
     // A rebuild with equal content keeps its validators, so clients keep getting 304.
     const keep = (fresh: FeedDocument, old?: FeedDocument) => (old?.body === fresh.body ? old : fresh);
-    cache = { revision, index: keep(document(index, now), cache?.index), images: keep(document(images, now), cache?.images) };
-    return cache;
+    const built = { revision, index: keep(document(index, modified), cache?.index), images: keep(document(images, modified), cache?.images) };
+    if (!cache || cache.revision < revision) cache = built;
+    return built;
   }
 
   return {
     async document(which: 'index' | 'images'): Promise<FeedDocument> {
-      const revision = await deps.store.feedRevision();
-      if (cache?.revision === revision) return cache[which];
-      building ??= build(revision).finally(() => (building = undefined));
-      return (await building)[which];
+      const { revision, changedAt } = await deps.store.feedRevision();
+      if (cache && cache.revision >= revision) return cache[which];
+      // A build for an older revision does not answer a request that saw this one.
+      if (building?.revision !== revision) {
+        const done = build(revision, changedAt).finally(() => {
+          if (building?.done === done) building = undefined;
+        });
+        building = { revision, done };
+      }
+      return (await building.done)[which];
     },
   };
 }

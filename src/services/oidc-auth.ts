@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { OidcVerifier } from '../auth/oidc-verifier.ts';
 import type { Principal } from '../domain/auth.ts';
 import { DomainError } from '../domain/errors.ts';
-import { pickClaims, STANDARD_CLAIMS, type OidcIdentity } from '../domain/oidc.ts';
+import { pickClaims, STANDARD_CLAIMS, type OidcIdentity, type OidcRule } from '../domain/oidc.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { AuditLog } from './audit.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -15,7 +15,11 @@ export interface OidcAuthDeps extends Pick<ServiceDeps, 'clock' | 'log' | 'newId
   audit: AuditLog;
 }
 
-/** A verified token keeps its principal this long (at most until it expires), sparing the issuer, CEL and the database. */
+/**
+ * A verified token keeps its principal this long (at most until it expires), sparing the
+ * issuer, CEL and the provisioning write, as long as the issuer's enabled rules are the ones
+ * it was judged by: a rule saved or deleted through any instance takes effect on the next request.
+ */
 const CACHE_MS = 60_000;
 const CACHE_ENTRIES = 1000;
 
@@ -31,7 +35,9 @@ export type OidcAuthenticator = ReturnType<typeof createOidcAuthenticator>;
  */
 export function createOidcAuthenticator(deps: OidcAuthDeps) {
   const { store, verifier, judge, clock, audit } = deps;
-  const cache = new Map<string, { principal: Principal; until: number }>();
+  const cache = new Map<string, { principal: Principal; until: number; issuer: string; rules: string }>();
+  /** Which rules, in which revision, a token was judged by. */
+  const signature = (rules: readonly OidcRule[]) => rules.map((r) => `${r.id}@${r.updatedAt.getTime()}`).sort().join(',');
 
   async function provision(input: Parameters<OidcAuthDeps['store']['provisionOidcPrincipal']>[0]) {
     try {
@@ -48,10 +54,10 @@ export function createOidcAuthenticator(deps: OidcAuthDeps) {
       const key = createHash('sha256').update(jwt).digest('base64url');
       const now = clock.now();
       const hit = cache.get(key);
-      if (hit && hit.until > now.getTime()) return hit.principal;
-
       const { issuer } = verifier.peek(jwt);
       const rules = await store.listEnabledOidcRules(issuer);
+      if (hit && hit.until > now.getTime() && hit.issuer === issuer && hit.rules === signature(rules)) return hit.principal;
+      cache.delete(key);
       if (rules.length === 0) throw new DomainError('unauthenticated', 'untrusted_issuer', 'the OIDC token has no https issuer that this server trusts');
       const payload = await verifier.verify(jwt, issuer, [...new Set(rules.map((r) => r.audience))]);
       const claims: Record<string, unknown> = payload;
@@ -79,11 +85,11 @@ export function createOidcAuthenticator(deps: OidcAuthDeps) {
 
       const effective = { ...principal, roleIds };
       if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
-      cache.set(key, { principal: effective, until: Math.min(payload.exp! * 1000, now.getTime() + CACHE_MS) });
+      cache.set(key, { principal: effective, until: Math.min(payload.exp! * 1000, now.getTime() + CACHE_MS), issuer, rules: signature(rules) });
       return effective;
     },
 
-    /** Drops verified tokens, so that a rule change here takes effect on the next request. */
+    /** Drops verified tokens (a rule changed); a change through another instance is seen by the signature check. */
     forget(): void {
       cache.clear();
     },

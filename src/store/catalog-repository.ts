@@ -51,7 +51,7 @@ export interface CatalogRepository {
   /** Aliases of an image, by name. */
   listAliases(imageId: string): Promise<Alias[]>;
   /** false when there was no such alias. */
-  deleteAlias(imageId: string, alias: string): Promise<boolean>;
+  deleteAlias(imageId: string, alias: string, now: Date): Promise<boolean>;
 
 }
 
@@ -59,10 +59,11 @@ export interface CatalogRepository {
 export interface FeedRepository {
   feedSnapshot(): Promise<FeedSnapshot>;
   /**
-   * A token that changes whenever the snapshot may have changed (a version published, an alias
-   * created, moved or deleted). Cheap: read on every feed request to decide whether to rebuild.
+   * A counter that grows with every change the snapshot shows (a version published, an alias
+   * created, moved or deleted), written in the same transaction as the change, and the time of
+   * the last one. Cheap: read on every feed request to decide whether to rebuild.
    */
-  feedRevision(): Promise<string>;
+  feedRevision(): Promise<{ revision: number; changedAt: Date }>;
 }
 
 /**

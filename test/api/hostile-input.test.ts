@@ -56,6 +56,14 @@ describe('hostile input gets a 4xx problem, never a 500', () => {
     assert.equal(charset.status, 201);
   });
 
+  it('stores text with U+0000 where the database can, and refuses it with 400 where it cannot', async () => {
+    const res = await ctx.api.post('/v1/images', { name: 'nul-text', description: 'before\u0000after' });
+    if (res.status !== 201) {
+      assert.equal(res.status, 400, JSON.stringify(res.json));
+      assert.match(res.json.detail, /U\+0000/);
+    }
+  });
+
   it('rejects part numbers outside 1..10000 and non-numbers', async () => {
     for (const n of ['0', '10001', '-1', '1.5', 'one', '99999999999999999999']) {
       const res = await ctx.api.put(`/v1/uploads/${open}/parts/${n}`, { body: random(10), headers: octets });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { useServer } from '../helpers/suite.ts';
+import { PG_URL, schemaUrl } from '../helpers/postgres.ts';
 import { makeDataDir, REPO_ROOT, removeDir, startServer } from '../helpers/server.ts';
 
 describe('health, readiness and the served contract', () => {
@@ -69,6 +70,28 @@ describe('start-up failures', () => {
     } finally {
       await taken.stop();
       await removeDir(taken.dataDir);
+    }
+  });
+
+  it('say in one line, without the password, why the PostgreSQL database cannot be used', async () => {
+    const dir = await makeDataDir();
+    try {
+      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IMGSRV_')));
+      for (const [url, why] of [
+        ['postgres://imgsrv:s3cret@127.0.0.1:1/test', /connect ECONNREFUSED 127\.0\.0\.1:1$/],
+        [`${PG_URL.replace(/\/test$/, '/no_such_database')}?password=s3cret`, /database "no_such_database" does not exist$/],
+        [schemaUrl('no_such_schema'), /search_path names no existing schema/],
+      ] as const) {
+        const r = spawnSync(process.execPath, ['dist/main.mjs'], { cwd: REPO_ROOT, env: { ...clean, IMGSRV_DATABASE_URL: url, IMGSRV_DATA_DIR: dir, IMGSRV_PORT: '0' }, encoding: 'utf8', timeout: 30_000 });
+        assert.equal(r.status, 1, r.stderr);
+        const lines = r.stderr.trim().split('\n');
+        assert.equal(lines.length, 1, r.stderr);
+        assert.match(lines[0]!, /^imgsrv: cannot open the metadata database postgres/);
+        assert.match(lines[0]!, why);
+        assert.doesNotMatch(lines[0]!, /s3cret/);
+      }
+    } finally {
+      await removeDir(dir);
     }
   });
 });

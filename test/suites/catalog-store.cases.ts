@@ -130,8 +130,8 @@ export function describeCatalogCases(store: () => MetadataStore): void {
       assert.deepEqual([moved.version, moved.createdAt, moved.updatedAt], ['1.0', at(6), at(7)]);
       await store().putAlias({ id: randomUUID(), imageId: img.id, alias: 'beta', versionId: two.id, now: at(8) });
       assert.deepEqual((await store().listAliases(img.id)).map((x) => [x.alias, x.version]), [['beta', '2.0'], ['latest', '1.0']]);
-      assert.equal(await store().deleteAlias(img.id, 'beta'), true);
-      assert.equal(await store().deleteAlias(img.id, 'beta'), false);
+      assert.equal(await store().deleteAlias(img.id, 'beta', at(7)), true);
+      assert.equal(await store().deleteAlias(img.id, 'beta', at(8)), false);
       assert.equal(await store().getAlias(img.id, 'beta'), undefined);
     });
 
@@ -147,6 +147,23 @@ export function describeCatalogCases(store: () => MetadataStore): void {
       assert.equal(await store().hasLiveUpload({ digest, size: 10, now: at(100) }), false, 'an expired session expects nothing');
       await store().insertUpload({ ...base, id: randomUUID(), state: 'ingesting', expiresAt: at(1) });
       assert.equal(await store().hasLiveUpload({ digest, size: 10, now: at(100) }), true, 'completed sessions do not expire');
+    });
+  });
+
+  describe('feed revision', () => {
+    it('grows with every publication and alias change, at the time of the change, even within one millisecond', async () => {
+      const start = await store().feedRevision();
+      assert.deepEqual(start, { revision: 0, changedAt: new Date(0) });
+      const { img, v } = await draft();
+      assert.deepEqual(await store().feedRevision(), start, 'drafts are not in the feed');
+      await publish(v.id, at(2));
+      assert.deepEqual(await store().feedRevision(), { revision: 1, changedAt: at(2) });
+      await store().putAlias({ id: randomUUID(), imageId: img.id, alias: 'stable', versionId: v.id, now: at(3) });
+      await store().putAlias({ id: randomUUID(), imageId: img.id, alias: 'stable', versionId: v.id, now: at(3) });
+      assert.deepEqual(await store().feedRevision(), { revision: 3, changedAt: at(3) });
+      assert.equal(await store().deleteAlias(img.id, 'stable', at(4)), true);
+      assert.equal(await store().deleteAlias(img.id, 'stable', at(5)), false);
+      assert.deepEqual(await store().feedRevision(), { revision: 4, changedAt: at(4) });
     });
   });
 

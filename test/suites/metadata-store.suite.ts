@@ -54,8 +54,11 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
       store = f.store;
     });
     afterEach(async () => {
-      assert.deepEqual(await store.listLeaseOwners(), [], 'no job may be left holding a lease');
-      await f.cleanup();
+      try {
+        assert.deepEqual(await store.listLeaseOwners(), [], 'no job may be left holding a lease');
+      } finally {
+        await f.cleanup();
+      }
     });
 
     const newJob = (kind = 'ingest') => ({ id: randomUUID(), kind, payload: { n: 1 } });

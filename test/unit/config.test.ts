@@ -46,6 +46,10 @@ describe('configuration', () => {
       url: 'postgres://imgsrv:s3cret@db.internal:5432/images?sslmode=require',
       display: 'postgres://imgsrv:***@db.internal:5432/images?sslmode=require',
     });
+    assert.equal(
+      (loadConfig({ IMGSRV_DATABASE_URL: 'postgresql://db/images?user=imgsrv&password=s3cret' }).database as { display: string }).display,
+      'postgresql://db/images?user=imgsrv&password=***',
+    );
   });
 
   it('rejects bad values with one line naming the variable', () => {

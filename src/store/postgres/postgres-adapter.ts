@@ -19,7 +19,8 @@ export interface PostgresOptions {
 
 /** SQLSTATEs after which re-running the whole transaction is the documented remedy. */
 const RETRYABLE = new Set(['40001', '40P01']);
-const MAX_ATTEMPTS = 8;
+/** Each round commits at least one of the contending transactions, so this outlasts a crowd of racers. */
+const MAX_ATTEMPTS = 20;
 
 /**
  * SQLSTATE classes and codes that mean "the database cannot serve this now": connection
@@ -28,6 +29,8 @@ const MAX_ATTEMPTS = 8;
  * read-only standby (25006).
  */
 const UNAVAILABLE_STATE = /^(08...|57P0.|57014|53300|53400|25006)$/;
+/** Text PostgreSQL cannot store (U+0000, invalid encoding) or a value past an index's size limit: the input's fault. */
+const UNSTORABLE_STATE = new Set(['22021', '22P05', '54000']);
 /** Node socket errors and node-postgres' own messages for lost or unobtainable connections. */
 const UNAVAILABLE_ERRNO = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const UNAVAILABLE_MESSAGE = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Query read timeout|not queryable|Client was closed|Connection ended/i;
@@ -41,8 +44,8 @@ const types: pg.CustomTypesConfig = {
 
 /**
  * Connects to PostgreSQL and applies pending migrations. Several processes starting at once
- * migrate once: kysely's migrator holds a transaction-scoped advisory lock while it reads
- * and applies the migration list, and PostgreSQL runs DDL in that transaction.
+ * migrate once: kysely's migrator holds an advisory lock while it reads and applies the
+ * migration list, and PostgreSQL runs the DDL in one transaction.
  *
  * Write transactions are SERIALIZABLE, so every read-check-write in the shared store code
  * behaves as under SQLite's single writer; a serialization failure or deadlock re-runs the
@@ -77,7 +80,7 @@ export async function openPostgres(opts: PostgresOptions): Promise<SqlAdapter> {
           return await db.transaction().setIsolationLevel('serializable').execute(fn);
         } catch (error) {
           if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has(sqlState(error) ?? '')) throw error;
-          await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** attempt));
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
         }
       }
     },
@@ -86,15 +89,31 @@ export async function openPostgres(opts: PostgresOptions): Promise<SqlAdapter> {
   };
 
   try {
-    const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
-    if (!rows[0]?.schema) throw new Error("the search_path names no existing schema for imgsrv's tables");
-    const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
-    if (error) throw error;
+    await migrate(opts.url, connectTimeoutMs);
   } catch (error) {
     await db.destroy();
     throw translatePostgresError(error);
   }
   return adapter;
+}
+
+/**
+ * Applies pending migrations over a connection of its own, without the statement timeouts of
+ * the request pool: waiting for another instance's migration, or a long one, is not a hang.
+ * kysely's migrator serialises instances with an advisory lock and runs DDL in a transaction.
+ */
+async function migrate(url: string, connectTimeoutMs: number): Promise<void> {
+  const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: connectTimeoutMs, application_name: 'imgsrv-migrate', types });
+  pool.on('error', () => undefined); // the single connection is in use or closed by then
+  const db = new Kysely<Schema>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
+  try {
+    const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
+    if (!rows[0]?.schema) throw new DomainError('invalid', 'no_schema', "the database URL's search_path names no existing schema for imgsrv's tables");
+    const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+    if (error) throw error;
+  } finally {
+    await db.destroy();
+  }
 }
 
 /**
@@ -172,6 +191,9 @@ export function translatePostgresError(error: unknown): unknown {
   if (isDomainError(error) || !(error instanceof Error)) return error;
   if (sqlState(error) === '23505') {
     return new DomainError('conflict', 'already_exists', 'a record with the same identity already exists', { cause: error });
+  }
+  if (UNSTORABLE_STATE.has(sqlState(error) ?? '')) {
+    return new DomainError('invalid', 'unstorable_value', 'a value cannot be stored: text must not contain U+0000 and must fit the database limits', { cause: error });
   }
   if (isUnavailable(error) || RETRYABLE.has(sqlState(error) ?? '')) {
     return new DomainError('unavailable', 'database_unavailable', 'the metadata database is unavailable; retry later', { cause: error });

@@ -3,6 +3,7 @@ import { assertDraft, type VersionState } from '../../domain/catalog.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { CatalogRepository } from '../catalog-repository.ts';
 import type { SqlAdapter } from './adapter.ts';
+import { bumpCatalogRevision } from './feed.ts';
 import { aliasFromRow, artifactFromRow, artifactToRow, attachmentFromRow, attachmentToRow, imageFromRow, imageToRow, versionFromRow } from './catalog-rows.ts';
 import type { Database } from './schema.ts';
 
@@ -147,6 +148,7 @@ export function sqlCatalog(a: SqlAdapter): CatalogRepository {
           .values({ id, image_id: imageId, alias, version_id: versionId, created_at: t, updated_at: t })
           .onConflict((oc) => oc.columns(['image_id', 'alias']).doUpdateSet({ version_id: versionId, updated_at: t }))
           .execute();
+        await bumpCatalogRevision(tx, now);
         return aliasFromRow(await aliasRows(tx).where('aliases.image_id', '=', imageId).where('aliases.alias', '=', alias).executeTakeFirstOrThrow());
       });
     },
@@ -161,9 +163,13 @@ export function sqlCatalog(a: SqlAdapter): CatalogRepository {
       return rows.map(aliasFromRow);
     },
 
-    async deleteAlias(imageId, alias) {
-      const r = await db.deleteFrom('aliases').where('image_id', '=', imageId).where('alias', '=', alias).executeTakeFirst();
-      return Number(r.numDeletedRows) === 1;
+    deleteAlias(imageId, alias, now) {
+      return a.transaction(async (tx) => {
+        const r = await tx.deleteFrom('aliases').where('image_id', '=', imageId).where('alias', '=', alias).executeTakeFirst();
+        if (Number(r.numDeletedRows) !== 1) return false;
+        await bumpCatalogRevision(tx, now);
+        return true;
+      });
     },
   };
 }

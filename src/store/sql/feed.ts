@@ -1,9 +1,16 @@
-import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
 import { INCUS_METADATA_ATTACHMENT } from '../../domain/catalog.ts';
 import type { FeedRepository } from '../catalog-repository.ts';
 import type { SqlAdapter } from './adapter.ts';
+import type { Database } from './schema.ts';
 
-const num = (v: number | string | null) => (v === null ? null : Number(v));
+/** Records, inside the caller's transaction, a change that the feed shows. */
+export const bumpCatalogRevision = (tx: Kysely<Database>, now: Date) =>
+  tx
+    .updateTable('catalog_revision')
+    .set((eb) => ({ revision: eb('revision', '+', 1), changed_at: now.getTime() }))
+    .where('id', '=', 1)
+    .execute();
 
 /** The Incus feed's view of the catalog, in two queries, and its change token. */
 export function sqlFeed(a: SqlAdapter): FeedRepository {
@@ -33,6 +40,7 @@ export function sqlFeed(a: SqlAdapter): FeedRepository {
           'ix.properties',
         ])
         .orderBy('a.created_at')
+        .orderBy('a.id')
         .execute();
       const aliases = await db.selectFrom('aliases').innerJoin('images', 'images.id', 'aliases.image_id').select(['images.name as image', 'aliases.alias', 'aliases.version_id']).execute();
       return {
@@ -54,13 +62,8 @@ export function sqlFeed(a: SqlAdapter): FeedRepository {
     },
 
     async feedRevision() {
-      const { rows } = await sql<{ published: number | string; last_published: number | string | null; aliases: number | string; last_alias: number | string | null }>`
-        select (select count(*) from image_versions where state = 'published') as published,
-               (select max(published_at) from image_versions) as last_published,
-               (select count(*) from aliases) as aliases,
-               (select max(updated_at) from aliases) as last_alias`.execute(db);
-      const r = rows[0]!;
-      return [num(r.published), num(r.last_published), num(r.aliases), num(r.last_alias)].join(':');
+      const r = await db.selectFrom('catalog_revision').select(['revision', 'changed_at']).where('id', '=', 1).executeTakeFirstOrThrow();
+      return { revision: Number(r.revision), changedAt: new Date(Number(r.changed_at)) };
     },
   };
 }

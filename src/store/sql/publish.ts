@@ -3,6 +3,7 @@ import { DomainError } from '../../domain/errors.ts';
 import { PUBLISH_STEPS } from '../../domain/publish.ts';
 import type { PublishDriver, PublishRepository } from '../catalog-repository.ts';
 import type { SqlAdapter } from './adapter.ts';
+import { bumpCatalogRevision } from './feed.ts';
 import { incusFromRow, publishJobFromRow, stepFromRow } from './catalog-rows.ts';
 import { jobToRow } from './rows.ts';
 import type { Database } from './schema.ts';
@@ -168,6 +169,7 @@ export function sqlPublish(a: SqlAdapter): PublishRepository {
         await tx.updateTable('images').set({ updated_at: t }).where('id', '=', v.image_id).execute();
         await tx.updateTable('publish_steps').set({ state: 'succeeded', finished_at: t, updated_at: t }).where('job_id', '=', jobId).where('name', '=', 'finalize_publish').execute();
         await tx.updateTable('publish_jobs').set({ state: 'succeeded', failed_step: null, reason: null, finished_at: t, updated_at: t }).where('id', '=', jobId).execute();
+        await bumpCatalogRevision(tx, now);
         return true;
       });
     },

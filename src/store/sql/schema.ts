@@ -190,6 +190,13 @@ export interface OidcGrantsTable {
   created_at: number;
 }
 
+/** A single row (id 1): the feed-visible catalog's change counter and the time of its last change. */
+export interface CatalogRevisionTable {
+  id: number;
+  revision: number;
+  changed_at: number;
+}
+
 export interface Database {
   uploads: UploadsTable;
   upload_parts: UploadPartsTable;
@@ -209,4 +216,5 @@ export interface Database {
   oidc_rules: OidcRulesTable;
   oidc_identities: OidcIdentitiesTable;
   oidc_grants: OidcGrantsTable;
+  catalog_revision: CatalogRevisionTable;
 }

@@ -3,6 +3,7 @@ import * as m0001 from './0001-initial.ts';
 import * as m0002 from './0002-upload-part-size.ts';
 import * as m0003 from './0003-catalog.ts';
 import * as m0004 from './0004-auth-management.ts';
+import * as m0005 from './0005-catalog-revision.ts';
 
 /** Numbered migrations in order. Append only; a landed migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ export const migrations: Record<string, Migration> = {
   '0002-upload-part-size': m0002,
   '0003-catalog': m0003,
   '0004-auth-management': m0004,
+  '0005-catalog-revision': m0005,
 };
 
 export const migrationProvider: MigrationProvider = {

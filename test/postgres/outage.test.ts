@@ -44,7 +44,7 @@ describe('PostgreSQL outage', () => {
     await proxy?.close();
     if (server) await removeDir(server.dataDir);
     await schema?.drop();
-    const errors = server.output().split('\n').filter((line) => /"level":(50|60)/.test(line));
+    const errors = (server?.output() ?? '').split('\n').filter((line) => /"level":(50|60)/.test(line));
     assert.deepEqual(errors, [], 'the server logged errors (a 500 or a crash)');
   });
 
