@@ -103,8 +103,8 @@ export async function openPostgres(opts: PostgresOptions): Promise<SqlAdapter> {
  * kysely's migrator serialises instances with an advisory lock and runs DDL in a transaction.
  */
 async function migrate(url: string, connectTimeoutMs: number): Promise<void> {
-  const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: connectTimeoutMs, application_name: 'imgsrv-migrate', types });
-  pool.on('error', () => undefined); // the single connection is in use or closed by then
+  const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: connectTimeoutMs, application_name: 'imgsrv-migrate', types });
+  pool.on('error', () => undefined); // a lost idle connection fails the next query, which fails the start
   const db = new Kysely<Schema>({ dialect: new SchemaScopedPostgresDialect({ pool }) });
   try {
     const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db);
