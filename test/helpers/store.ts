@@ -39,8 +39,8 @@ export async function withDatabase<T>(dataDir: string, fn: (db: Kysely<Database>
 /** Every row of every table, as one JSON text: what someone with a copy of the database sees. */
 export const dumpDatabase = (dataDir: string): Promise<string> =>
   withDatabase(dataDir, async (db) => {
-    const tables = new Set((await db.introspection.getTables()).map((t) => t.name as keyof Database));
-    const rows = await Promise.all([...tables].map((t) => db.selectFrom(t).selectAll().execute()));
+    const tables = (await db.introspection.getTables()).map((t) => t.name as keyof Database);
+    const rows = await Promise.all(tables.map((t) => db.selectFrom(t).selectAll().execute()));
     return JSON.stringify(rows);
   });
 
