@@ -1,4 +1,4 @@
-import { describeArtifact, INCUS_METADATA_ATTACHMENT, type Artifact, type ArtifactFormat, type Attachment } from '../domain/catalog.ts';
+import { describeArtifact, INCUS_METADATA_ATTACHMENT, type Artifact, type Attachment } from '../domain/catalog.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError, isDomainError } from '../domain/errors.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
@@ -16,22 +16,9 @@ export interface ArtifactServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'
 
 export type ArtifactService = ReturnType<typeof createArtifactService>;
 
-export interface NewArtifact {
-  variant: string;
-  operatingSystem: string;
-  architecture: string;
-  format: ArtifactFormat;
-  primaryBlobDigest: Digest;
-  primaryBlobSize: number;
-  primaryMediaType: string;
-}
-
-export interface NewAttachment {
-  name: string;
-  mediaType: string;
-  blobDigest: Digest;
-  blobSize: number;
-}
+/** What a client says about a new artifact or attachment; the server adds identity and times. */
+export type NewArtifact = Omit<Artifact, 'id' | 'versionId' | 'createdAt' | 'updatedAt'>;
+export type NewAttachment = Omit<Attachment, 'id' | 'artifactId' | 'createdAt' | 'updatedAt'>;
 
 /** Artifacts and attachments of versions, and where their bytes are. */
 export function createArtifactService(deps: ArtifactServiceDeps) {
