@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { useServer } from '../helpers/suite.ts';
 import { PG_URL, schemaUrl } from '../helpers/postgres.ts';
-import { makeDataDir, REPO_ROOT, removeDir, startServer } from '../helpers/server.ts';
+import { environmentWithoutSettings, makeDataDir, REPO_ROOT, removeDir, startServer } from '../helpers/server.ts';
 
 describe('health, readiness and the served contract', () => {
   const ctx = useServer();
@@ -43,8 +43,7 @@ describe('health, readiness and the served contract', () => {
 
 describe('configuration errors', () => {
   const run = (env: Record<string, string>) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IMGSRV_')));
-    return spawnSync(process.execPath, ['dist/main.mjs'], { cwd: REPO_ROOT, env: { ...clean, ...env }, encoding: 'utf8', timeout: 20_000 });
+    return spawnSync(process.execPath, ['dist/main.mjs'], { cwd: REPO_ROOT, env: { ...environmentWithoutSettings(), ...env }, encoding: 'utf8', timeout: 20_000 });
   };
   it('exit with status 2 and one line naming the variable', async () => {
     await startServer().then((s) => s.stop().then(() => removeDir(s.dataDir))); // makes sure the bundle is built
@@ -63,7 +62,7 @@ describe('start-up failures', () => {
   it('say in one line that the port is taken', async () => {
     const taken = await startServer();
     try {
-      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IMGSRV_')));
+      const clean = environmentWithoutSettings();
       const r = spawnSync(process.execPath, ['dist/main.mjs'], { cwd: REPO_ROOT, env: { ...clean, IMGSRV_PORT: new URL(taken.url).port, IMGSRV_DATA_DIR: join(taken.dataDir, 'second'), IMGSRV_LOG_LEVEL: 'warn' }, encoding: 'utf8', timeout: 20_000 });
       assert.equal(r.status, 1);
       assert.match(r.stderr.trim(), /^imgsrv: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE$/);
@@ -76,7 +75,7 @@ describe('start-up failures', () => {
   it('say in one line, without the password, why the PostgreSQL database cannot be used', async () => {
     const dir = await makeDataDir();
     try {
-      const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('IMGSRV_')));
+      const clean = environmentWithoutSettings();
       for (const [url, why] of [
         ['postgres://imgsrv:s3cret@127.0.0.1:1/test', /connect ECONNREFUSED 127\.0\.0\.1:1$/],
         [`${PG_URL.replace(/\/test$/, '/no_such_database')}?password=s3cret`, /database "no_such_database" does not exist$/],

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { publishedVersion } from '../helpers/catalog.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
 import { signingKey, startIssuer, type TestIssuer } from '../helpers/oidc-issuer.ts';
-import { removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { loggedErrors, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
 
 const AUDIENCE = 'imgsrv.example';
 const MAIN = { repository: 'acme/images', ref: 'refs/heads/main', sub: 'repo:acme/images:ref:refs/heads/main', aud: AUDIENCE };
@@ -42,7 +42,7 @@ describe('OIDC workload identity against a real local issuer', () => {
     await issuer?.close();
     if (!server) return;
     await removeDir(server.dataDir);
-    assert.deepEqual(server.output().split('\n').filter((line) => /"level":(50|60)/.test(line)), [], 'the server logged errors');
+    assert.deepEqual(loggedErrors(server), [], 'the server logged errors');
   });
 
   it('lets a token whose claims match a rule upload and publish, as a service principal provisioned once', async () => {

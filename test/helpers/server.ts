@@ -74,6 +74,13 @@ export interface ServerHandle {
   stop(): Promise<number | null>;
 }
 
+/** This process's environment without any IMGSRV_* setting: a server started with it sees only what a test passes. */
+export const environmentWithoutSettings = (): Record<string, string> =>
+  Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => !e[0].startsWith('IMGSRV_') && e[1] !== undefined));
+
+/** Lines a server logged at error or fatal level: a 500, a crash, a job that failed for good. */
+export const loggedErrors = (server: Pick<ServerHandle, 'output'>): string[] => server.output().split('\n').filter((line) => /"level":(50|60)/.test(line));
+
 export async function makeDataDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'imgsrv-test-'));
 }
@@ -81,8 +88,7 @@ export async function makeDataDir(): Promise<string> {
 export async function startServer(opts: ServerOptions = {}): Promise<ServerHandle> {
   const dataDir = opts.dataDir ?? (await makeDataDir());
   const token = opts.token ?? newToken();
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('IMGSRV_') && v !== undefined) env[k] = v;
+  const env = environmentWithoutSettings();
   // As `npm start` runs it (see README: fewer glibc malloc arenas, flatter RSS).
   Object.assign(env, { MALLOC_ARENA_MAX: '2', IMGSRV_PORT: '0', IMGSRV_DATA_DIR: dataDir, IMGSRV_BOOTSTRAP_TOKEN: token, IMGSRV_LOG_LEVEL: 'warn' }, opts.env);
   if (TEST_STORE === 'postgres' && env.IMGSRV_DATABASE_URL === undefined) env.IMGSRV_DATABASE_URL = await testDatabaseUrl(dataDir);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { apiClient, type ApiClient } from './client.ts';
-import { removeDir, startServer, type ServerHandle, type ServerOptions } from './server.ts';
+import { loggedErrors, removeDir, startServer, type ServerHandle, type ServerOptions } from './server.ts';
 
 /**
  * One server for the enclosing suite: started before its tests, stopped and its data removed
@@ -18,8 +18,7 @@ export function useServer(opts: ServerOptions = {}): { server: ServerHandle; api
     if (!ctx.server) return;
     await ctx.server.stop();
     if (!opts.dataDir) await removeDir(ctx.server.dataDir);
-    const errors = ctx.server.output().split('\n').filter((line) => /"level":(50|60)/.test(line));
-    assert.deepEqual(errors, [], 'the server logged errors');
+    assert.deepEqual(loggedErrors(ctx.server), [], 'the server logged errors');
   });
   return ctx;
 }

@@ -6,7 +6,7 @@ import { random, sha256 } from '../helpers/bytes.ts';
 import { draftVersion, waitForJob } from '../helpers/catalog.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
 import { adminQuery, createSchema } from '../helpers/postgres.ts';
-import { makeDataDir, newToken, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { loggedErrors, makeDataDir, newToken, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
 import { uploadBytes, waitForUpload } from '../helpers/uploads.ts';
 
 /**
@@ -26,8 +26,7 @@ describe('several instances on one PostgreSQL database and one data dir', () => 
   const stop = async (server: ServerHandle) => {
     await server.stop();
     running.delete(server);
-    const errors = server.output().split('\n').filter((line) => /"level":(50|60)/.test(line));
-    assert.deepEqual(errors, [], 'the server logged errors');
+    assert.deepEqual(loggedErrors(server), [], 'the server logged errors');
   };
   const q = <R extends Record<string, unknown>>(text: string, values: unknown[] = []) => adminQuery<R>(text.replaceAll('$schema', `"${schema.name}"`), values);
 

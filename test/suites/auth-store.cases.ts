@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ApiToken } from '../../src/domain/auth.ts';
-import { DomainError } from '../../src/domain/errors.ts';
 import type { OidcRule } from '../../src/domain/oidc.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
+import { at, rejectsWith, T0 } from './common.ts';
 
-const T0 = new Date('2026-11-23T10:00:00.000Z');
-const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
-const rejectsWith = (p: Promise<unknown>, kind: string) => assert.rejects(p, (e: unknown) => e instanceof DomainError && e.kind === kind);
 
 const token = (id: string, principalId: string): ApiToken => ({ id, principalId, name: id, secretHash: 'ab'.repeat(32), expiresAt: at(86400), createdAt: T0 });
 const rule = (id: string, over: Partial<OidcRule> = {}): OidcRule => ({

@@ -4,8 +4,8 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { PLACED_PART_KEY, type BlobReader, type BlobStore } from '../../src/blobs/blob-store.ts';
-import { DomainError } from '../../src/domain/errors.ts';
 import { neverAborted, random, sha256, streamOf } from '../helpers/bytes.ts';
+import { rejectsWith } from './common.ts';
 
 export interface BlobStoreFixture {
   store: BlobStore;
@@ -22,8 +22,6 @@ async function readAll(reader: BlobReader, chunk = 1000): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
-const rejectsWith = (p: Promise<unknown>, kind: string, code?: string) =>
-  assert.rejects(p, (e: unknown) => e instanceof DomainError && e.kind === kind && (code === undefined || e.code === code));
 
 /**
  * The `BlobStore` contract (blobs/blob-store.ts), run by every implementation unchanged.

@@ -2,15 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { Artifact, Image, ImageVersion } from '../../src/domain/catalog.ts';
-import { DomainError } from '../../src/domain/errors.ts';
 import { PUBLISH_STEPS, type PublishStepName } from '../../src/domain/publish.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
+import { at, rejectsWith, T0 } from './common.ts';
 
-const T0 = new Date('2026-11-23T10:00:00.000Z');
-const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
-const rejectsWith = (p: Promise<unknown>, kind: string, code?: string) =>
-  assert.rejects(p, (e: unknown) => e instanceof DomainError && e.kind === kind && (code === undefined || e.code === code));
 
 export const image = (name: string): Image => ({ id: randomUUID(), name, createdAt: T0, updatedAt: T0 });
 export const version = (imageId: string, v: string): ImageVersion => ({ id: randomUUID(), imageId, version: v, state: 'draft', createdAt: T0, updatedAt: T0 });

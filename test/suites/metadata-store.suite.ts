@@ -3,13 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { ApiToken } from '../../src/domain/auth.ts';
 import type { Digest } from '../../src/domain/digest.ts';
-import { DomainError } from '../../src/domain/errors.ts';
 import type { UploadPart, UploadSession } from '../../src/domain/upload.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
 import { describeAuthCases } from './auth-store.cases.ts';
 import { describeCatalogCases } from './catalog-store.cases.ts';
 import { describeRaceCases } from './race.cases.ts';
+import { at, rejectsWith, T0 } from './common.ts';
 
 export interface MetadataStoreFixture {
   store: MetadataStore;
@@ -18,11 +18,6 @@ export interface MetadataStoreFixture {
   cleanup(): Promise<void>;
 }
 
-const T0 = new Date('2026-11-23T10:00:00.000Z');
-const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
-
-const rejectsWith = (p: Promise<unknown>, kind: string, code?: string) =>
-  assert.rejects(p, (e: unknown) => e instanceof DomainError && e.kind === kind && (code === undefined || e.code === code));
 
 function session(overrides: Partial<UploadSession> = {}): UploadSession {
   return {

@@ -5,9 +5,8 @@ import { DomainError } from '../../src/domain/errors.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
 import { artifact, catalogFixtures, image, queue, stepIds, version } from './catalog-store.cases.ts';
+import { at, T0 } from './common.ts';
 
-const T0 = new Date('2026-11-23T10:00:00.000Z');
-const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 const N = 8;
 
 /** Runs `n` calls at once, alternating between the two instances; resolves with every outcome. */
