@@ -1,5 +1,6 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
+import { isMediaType } from '../domain/media-type.ts';
 
 /**
  * The OpenAPI file is the schema: request bodies and path parameters are validated against it
@@ -67,6 +68,7 @@ export function loadContract({ yaml, document }: ContractSource): Contract {
     addFormats(ajv);
     ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isSafeInteger(n) });
     ajv.addFormat('binary', true);
+    ajv.addFormat('media-type', { type: 'string', validate: isMediaType });
     ajv.addKeyword({ keyword: 'x-imgsrv-extension', schemaType: 'boolean' });
     ajv.addSchema({ $id: SCHEMA_ID, $defs: JSON.parse(JSON.stringify(doc.components.schemas).replace(/"#\/components\/schemas\//g, '"#/$defs/')) as JsonSchema });
     return ajv;

@@ -37,6 +37,11 @@ export function sendProblem(reply: FastifyReply, p: Problem, headers: Record<str
   return reply.code(p.status).headers(headers).type('application/problem+json').send(p);
 }
 
+/** Formats of the served contract whose ajv message ("must match format ...") says too little. */
+const FORMAT_MESSAGES: Record<string, string> = {
+  'media-type': 'is not a media type (RFC 6838 type/subtype, optionally with ; name=value parameters, in ASCII)',
+};
+
 const LOCATION: Record<string, string> = { body: 'request body', params: 'path parameter', querystring: 'query parameter', headers: 'header' };
 
 /** A schema violation as a 400 problem whose detail names the offending field. */
@@ -49,7 +54,7 @@ export function validationProblem(errors: ErrorObject[], context: string): Probl
     if (e.keyword === 'required') message = `${where}: missing required field "${[field, params.missingProperty].filter(Boolean).join('.')}"`;
     else if (e.keyword === 'additionalProperties') message = `${where}: unknown field "${[field, params.additionalProperty].filter(Boolean).join('.')}"`;
     else if (!field) message = `${where} ${e.message ?? 'is invalid'}`;
-    else message = `${where}${context === 'body' ? ' field' : ''} "${field}" ${e.message ?? 'is invalid'}`;
+    else message = `${where}${context === 'body' ? ' field' : ''} "${field}" ${FORMAT_MESSAGES[e.keyword === 'format' ? String(params.format) : ''] ?? e.message ?? 'is invalid'}`;
     return { location: context, pointer: e.instancePath || '/', message };
   });
   return problem(400, 'validation_failed', described.map((d) => d.message).join('; '), { errors: described });

@@ -32,9 +32,13 @@ export function defineRoute<T extends RouteGenericInterface = RouteGenericInterf
   if (op.secured !== (options.action !== undefined)) {
     throw new Error(`${operationId}: the contract ${op.secured ? 'requires bearerAuth but no action is given' : 'declares no security but an action is given'}`);
   }
+  // RFC 9110 §9.3.2: HEAD wherever GET is, with the same headers and no body. Where the contract
+  // has a HEAD operation of its own (blob downloads), that one is registered instead.
+  const ownHead = [...contract.operations.values()].some((o) => o.method === 'HEAD' && o.path === op.path);
   app.route({
     method: op.method,
     url: op.url,
+    exposeHeadRoute: op.method === 'GET' && !ownHead,
     schema: { ...(op.params && { params: op.params }), ...(op.body?.schema && { body: op.body.schema }) },
     config: { action: options.action, bodyMediaType: op.body?.mediaType, operationId },
     handler: handler as unknown as RouteHandlerMethod,

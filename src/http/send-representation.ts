@@ -1,15 +1,26 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import type { BlobReader, ByteRange } from '../blobs/blob-store.ts';
+import { isMediaType } from '../domain/media-type.ts';
 import { started } from '../lib/decorate.ts';
 import { decide, type Validators } from './conditional.ts';
 import { problem, sendProblem } from './problem.ts';
 
 /** An immutable byte representation (a blob, an artifact, an attachment) and how to read it. */
 export interface Representation extends Validators {
+  /** The recorded media type; one that cannot be a header value (stored before validation) is sent as application/octet-stream. */
   contentType: string;
+  /** The file name a download is saved as, where one is known. */
+  filename?: string;
   open(range?: ByteRange): Promise<BlobReader>;
 }
+
+/**
+ * Downloads are data, never pages of this origin: a browser saves them instead of rendering
+ * them (even `text/html` an uploader chose), and would run nothing of them if it did.
+ */
+const DOWNLOAD_POLICY = "default-src 'none'; sandbox";
+const FILENAME = /^[A-Za-z0-9._+:-]{1,255}$/;
 
 /** Content-addressed bytes never change: caches may keep them for a year without revalidating. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -56,8 +67,10 @@ export async function sendRepresentation(request: FastifyRequest, reply: Fastify
   }
   const range = decision.status === 206 ? decision.range : undefined;
   const length = range ? range.end - range.start + 1 : rep.size;
-  headers['content-type'] = rep.contentType;
+  headers['content-type'] = isMediaType(rep.contentType) ? rep.contentType : 'application/octet-stream';
   headers['content-length'] = String(length);
+  headers['content-disposition'] = rep.filename && FILENAME.test(rep.filename) ? `attachment; filename="${rep.filename}"` : 'attachment';
+  headers['content-security-policy'] = DOWNLOAD_POLICY;
   headers['x-content-type-options'] = 'nosniff';
   if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${rep.size}`;
   if (method === 'HEAD') {
@@ -65,14 +78,19 @@ export async function sendRepresentation(request: FastifyRequest, reply: Fastify
     reply.raw.writeHead(200, headers).end();
     return;
   }
-  // Open before hijacking, so that a missing file still becomes a problem response.
+  // Open before hijacking, so that a missing file still becomes a problem response; from here on
+  // every path closes the reader, and a failure ends the connection (the status line is gone).
   const reader = await rep.open(range);
-  reply.hijack();
-  reply.raw.writeHead(decision.status, headers);
-  await pump(reader, reply.raw, length).catch((err: unknown) => {
+  try {
+    reply.hijack();
+    reply.raw.writeHead(decision.status, headers);
+    await pump(reader, reply.raw, length);
+  } catch (err) {
     request.log.info({ err }, 'download ended early');
     reply.raw.destroy();
-  });
+  } finally {
+    await reader.close().catch((err: unknown) => request.log.warn({ err }, 'blob reader did not close'));
+  }
 }
 
 /**
@@ -103,9 +121,9 @@ async function pump(reader: BlobReader, res: ServerResponse, length: number): Pr
     await Promise.race([inflight, closed]);
     res.end();
   } finally {
-    // Closing waits for a read still in flight; after the client went away a pending write's
-    // callback may never come, and those buffers stay with the dead socket (and the GC).
-    await reader.close();
+    // A read still in flight must finish before the caller closes the reader; after the client
+    // went away a pending write's callback may never come, and those buffers stay with the dead
+    // socket (and the GC).
     await reading.then(yes, yes);
     const written = await Promise.race([inflight.then(yes, yes), closed.then(no, no)]);
     if (written) buffers.forEach(release);

@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { isDomainError } from '../domain/errors.ts';
 import type { AuthService } from '../services/auth.ts';
 import type { Contract } from './contract.ts';
+import { parseJsonBody } from './json-body.ts';
 import { problem, sendProblem, STATUS_OF_KIND, validationProblem } from './problem.ts';
+
+/** Longest path segment routed; longer ones are 414 (digests, ids and names are far shorter). */
+const MAX_PARAM_LENGTH = 512;
 
 export interface HttpServerOptions {
   log: Logger;
@@ -15,6 +19,21 @@ export interface HttpServerOptions {
   maxJsonBytes: number;
   /** Resource route plugins, registered in this order. */
   routes: readonly ((app: FastifyInstance) => void)[];
+}
+
+const FRAMEWORK_ERRORS: Record<string, [number, string, string]> = {
+  FST_ERR_BAD_URL: [400, 'invalid_url', 'the request path is not a valid URL (a malformed %-escape or invalid UTF-8)'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, 'uri_too_long', `a path segment is longer than ${MAX_PARAM_LENGTH} characters`],
+};
+
+/**
+ * Whether an error means the client disconnected before its body was read. Node 20 marks the
+ * request destroyed once the body was read in full, so that alone proves nothing: only a body
+ * that never completed, or a connection already gone, is a disconnect.
+ */
+export function clientWentAway(raw: IncomingMessage, error: { code?: string }): boolean {
+  if (raw.socket?.destroyed) return true;
+  return !raw.complete && (raw.destroyed || error.code === 'ERR_STREAM_PREMATURE_CLOSE' || error.code === 'ECONNRESET' || error.code === 'ECONNABORTED');
 }
 
 /**
@@ -32,7 +51,14 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     exposeHeadRoutes: false,
     requestTimeout: 0,
     connectionTimeout: 120_000,
-    routerOptions: { maxParamLength: 512 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Malformed escapes and over-long path segments never reach a route: answer them as problems too.
+    frameworkErrors: (error, request, reply) => {
+      const known = FRAMEWORK_ERRORS[error.code];
+      if (!known) request.log.error({ err: error }, 'unexpected framework error');
+      const [status, code, detail] = known ?? [500, 'internal_error', `an unexpected error occurred; it was logged with request id ${request.id}`];
+      return sendProblem(reply, problem(status, code, detail));
+    },
     // Requests the HTTP parser rejects (bad Content-Length, oversized headers) get a problem too.
     clientErrorHandler: (err: Error & { code?: string }, socket) => {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
@@ -48,9 +74,9 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(body as string));
+      done(null, parseJsonBody(body as string));
     } catch (e) {
-      done(Object.assign(new Error(`the request body is not valid JSON: ${(e as Error).message}`), { statusCode: 400, code: 'invalid_json' }));
+      done(e as Error);
     }
   });
   // Byte bodies stay streams: the handler pipes them to storage with backpressure.
@@ -103,7 +129,7 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
       return sendProblem(reply, problem(status, error.code, error.detail), headers);
     }
     if (error.validation) return sendProblem(reply, validationProblem(error.validation, error.validationContext ?? 'request'));
-    if (request.raw.destroyed || error.code === 'ERR_STREAM_PREMATURE_CLOSE' || error.code === 'ECONNRESET') {
+    if (clientWentAway(request.raw, error)) {
       request.log.info({ err: error }, 'client went away mid-request');
       return sendProblem(reply, problem(400, 'request_aborted', 'the request body ended before it was complete'));
     }

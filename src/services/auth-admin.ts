@@ -19,6 +19,8 @@ export type AuthAdminService = ReturnType<typeof createAuthAdminService>;
 export const GUARDED_ROLE = 'auth-manager';
 
 const MAX_NAME_LENGTH = 200;
+/** A principal's free-form attributes, serialised (OIDC claims are bounded by the token size). */
+const MAX_ATTRIBUTES_BYTES = 16_384;
 
 const tooLong = (field: string, value: string) => {
   if (value.length > MAX_NAME_LENGTH) throw new DomainError('invalid', 'value_too_long', `${field} must be at most ${MAX_NAME_LENGTH} characters`);
@@ -49,6 +51,10 @@ export function createAuthAdminService(deps: AuthAdminDeps) {
 
     async createPrincipal(actor: Principal, input: { kind: PrincipalKind; displayName: string; attributes?: Record<string, unknown> }): Promise<Principal> {
       tooLong('display_name', input.displayName);
+      const attributesBytes = Buffer.byteLength(JSON.stringify(input.attributes ?? {}));
+      if (attributesBytes > MAX_ATTRIBUTES_BYTES) {
+        throw new DomainError('invalid', 'value_too_long', `attributes must be at most ${MAX_ATTRIBUTES_BYTES} bytes as JSON, not ${attributesBytes}`);
+      }
       const id = deps.newId();
       await store.insertPrincipal({ id, kind: input.kind, displayName: input.displayName, attributes: input.attributes ?? {}, now: clock.now() });
       audit({ action: 'principal.create', actor: actor.id, target: id, kind: input.kind });

@@ -56,12 +56,10 @@ describe('hostile input gets a 4xx problem, never a 500', () => {
     assert.equal(charset.status, 201);
   });
 
-  it('stores text with U+0000 where the database can, and refuses it with 400 where it cannot', async () => {
+  it('refuses text with U+0000 with 400, whatever the database', async () => {
     const res = await ctx.api.post('/v1/images', { name: 'nul-text', description: 'before\u0000after' });
-    if (res.status !== 201) {
-      assert.equal(res.status, 400, JSON.stringify(res.json));
-      assert.match(res.json.detail, /U\+0000/);
-    }
+    assert.equal(res.status, 400, JSON.stringify(res.json));
+    assert.match(res.json.detail, /U\+0000/);
   });
 
   it('rejects part numbers outside 1..10000 and non-numbers', async () => {
@@ -183,7 +181,7 @@ describe('hostile input gets a 4xx problem, never a 500', () => {
 
   it('fails on malformed Range headers with 416, and keeps the blob', async () => {
     const { digest: d } = await uploadBytes(ctx.api, random(1000));
-    for (const range of ['bytes=5-1', 'bytes=0-1,3-4', 'bytes=x-y', 'lines=1-2', 'bytes=1000-', 'bytes=-0', 'bytes=0-99999999999999999999']) {
+    for (const range of ['bytes=5-1', 'bytes=0-1,3-4', 'bytes=x-y', 'lines=1-2', 'bytes=1000-', 'bytes=-0', 'bytes=99999999999999999999-', `bytes=0-${'9'.repeat(300)}`]) {
       const res = await ctx.api.get(`/v1/blobs/${d}`, { headers: { range } });
       assert.equal(res.status, 416, range);
       assert.equal(res.headers.get('content-range'), 'bytes */1000');

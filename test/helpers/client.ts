@@ -39,6 +39,8 @@ const matchers = () => {
 
 function findOperation(method: string, path: string): Operation | undefined {
   const candidates = matchers().filter((m) => m.op.method === method && m.pattern.test(path));
+  // HEAD of a GET-only resource is that GET without its body (RFC 9110 §9.3.2).
+  if (method === 'HEAD' && candidates.length === 0) return findOperation('GET', path);
   // Prefer the most specific template (fewest parameters) when several match.
   candidates.sort((a, b) => (a.op.path.match(/\{/g)?.length ?? 0) - (b.op.path.match(/\{/g)?.length ?? 0));
   return candidates[0]?.op;

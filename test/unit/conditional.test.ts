@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decide } from '../../src/http/conditional.ts';
+import { decide, parseHttpDate } from '../../src/http/conditional.ts';
 
 const rep = { etag: '"sha256:abc"', lastModified: new Date('2026-11-23T10:00:00.500Z'), size: 1000 };
 const get = (h: Record<string, string> = {}) => decide({ method: 'GET', ...h }, rep);
@@ -45,5 +45,25 @@ describe('conditional and range decisions (RFC 9110)', () => {
     assert.equal(get({ range: 'bytes=0-9', ifRange: '"sha256:old"' }).status, 200);
     assert.equal(get({ range: 'bytes=0-9', ifRange: 'W/"sha256:abc"' }).status, 200, 'weak tags never match If-Range');
     assert.equal(get({ range: 'bytes=0-9', ifRange: 'Sun, 22 Nov 2026 10:00:00 GMT' }).status, 200);
+  });
+});
+
+describe('HTTP-date parsing (RFC 9110 §5.6.7)', () => {
+  const now = Date.parse('2026-12-01T00:00:00Z');
+  it('reads the three forms recipients must accept', () => {
+    const expected = Date.parse('1994-11-06T08:49:37Z');
+    assert.equal(parseHttpDate('Sun, 06 Nov 1994 08:49:37 GMT', now), expected);
+    assert.equal(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT', now), expected);
+    assert.equal(parseHttpDate('Sun Nov  6 08:49:37 1994', now), expected);
+    assert.equal(parseHttpDate('Tuesday, 01-Jan-30 00:00:00 GMT', now), Date.parse('2030-01-01T00:00:00Z'), 'two-digit years up to 50 ahead are ahead');
+  });
+  it('refuses everything else, so the condition is ignored', () => {
+    for (const v of ['3000', '2026-11-23T10:00:00Z', 'Sun, 06 Nov 1994 08:49:37', 'Sun, 31 Feb 1994 08:49:37 GMT', 'Sun, 06 Nov 1994 25:00:00 GMT', 'sun, 06 nov 1994 08:49:37 gmt', '']) {
+      assert.equal(parseHttpDate(v, now), undefined, v);
+    }
+    assert.equal(get({ ifModifiedSince: '3000' }).status, 200);
+  });
+  it('clamps any last position past the end', () => {
+    assert.deepEqual(get({ range: `bytes=0-${'9'.repeat(40)}` }), { status: 206, range: { start: 0, end: 999 } });
   });
 });

@@ -70,15 +70,17 @@ export function artifactRoutes(deps: { contract: Contract; artifacts: ArtifactSe
     // Downloads: the blob's bytes with the blob route's semantics, typed by the recorded media type.
     for (const operationId of ['openArtifactDownload', 'headArtifactDownload']) {
       defineRoute<ArtifactParams>(app, contract, operationId, {}, async (request, reply) => {
-        const a = await artifacts.artifact(request.params.name, request.params.version, request.params.artifact_id);
-        return sendRepresentation(request, reply, await blobRepresentation(deps.blobs, a.primaryBlobDigest, a.primaryMediaType));
+        const { name, version } = request.params;
+        const a = await artifacts.artifact(name, version, request.params.artifact_id);
+        const filename = `${name}_${version}_${a.operatingSystem}_${a.architecture}_${a.variant}.${a.format}`;
+        return sendRepresentation(request, reply, await blobRepresentation(deps.blobs, a.primaryBlobDigest, { contentType: a.primaryMediaType, filename }));
       });
     }
     for (const operationId of ['openAttachmentDownload', 'headAttachmentDownload']) {
       defineRoute<AttachmentParams>(app, contract, operationId, {}, async (request, reply) => {
         const p = request.params;
         const x = await artifacts.attachment(p.name, p.version, p.artifact_id, p.attachment_id);
-        return sendRepresentation(request, reply, await blobRepresentation(deps.blobs, x.blobDigest, x.mediaType));
+        return sendRepresentation(request, reply, await blobRepresentation(deps.blobs, x.blobDigest, { contentType: x.mediaType, filename: x.name }));
       });
     }
   };

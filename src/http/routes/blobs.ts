@@ -6,13 +6,13 @@ import { defineRoute } from '../route.ts';
 import { sendRepresentation, type Representation } from '../send-representation.ts';
 
 /** The representation of a trusted blob; its digest is its strong entity tag. */
-export async function blobRepresentation(blobs: BlobService, digest: Digest, contentType: string): Promise<Representation> {
+export async function blobRepresentation(blobs: BlobService, digest: Digest, as: { contentType: string; filename?: string }): Promise<Representation> {
   const blob = await blobs.describe(digest);
   return {
     etag: `"${blob.digest}"`,
     lastModified: blob.createdAt,
     size: blob.size,
-    contentType,
+    ...as,
     open: (range) => blobs.open(digest, range),
   };
 }
@@ -22,7 +22,7 @@ export function blobRoutes(deps: { contract: Contract; blobs: BlobService }) {
   return (app: FastifyInstance) => {
     for (const operationId of ['openBlob', 'headBlob']) {
       defineRoute<{ Params: { digest: Digest } }>(app, deps.contract, operationId, {}, async (request, reply) =>
-        sendRepresentation(request, reply, await blobRepresentation(deps.blobs, request.params.digest, 'application/octet-stream')),
+        sendRepresentation(request, reply, await blobRepresentation(deps.blobs, request.params.digest, { contentType: 'application/octet-stream' })),
       );
     }
   };
