@@ -12,6 +12,7 @@ export const ERROR_KINDS = [
   'precondition_failed',
   'payload_too_large',
   'range_not_satisfiable',
+  'insufficient_storage',
   'unavailable',
   'internal',
 ] as const;

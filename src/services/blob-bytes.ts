@@ -1,11 +1,11 @@
 import type { Hash } from 'node:crypto';
-import type { BlobStore } from '../blobs/blob-store.ts';
+import type { Cas } from '../blobs/cas.ts';
 import type { Digest } from '../domain/digest.ts';
 
 const CHUNK = 1 << 20;
 
 /** A blob's bytes as fresh chunks, for a consumer that may keep them (a decompressor). */
-export async function* blobChunks(blobs: Pick<BlobStore, 'open'>, digest: Digest, signal: AbortSignal): AsyncGenerator<Buffer> {
+export async function* blobChunks(blobs: Pick<Cas, 'open'>, digest: Digest, signal: AbortSignal): AsyncGenerator<Buffer> {
   const reader = await blobs.open(digest);
   try {
     for (;;) {
@@ -21,7 +21,7 @@ export async function* blobChunks(blobs: Pick<BlobStore, 'open'>, digest: Digest
 }
 
 /** Feeds blobs into `hash` one after the other, through one reused buffer. */
-export async function hashBlobs(hash: Hash, blobs: Pick<BlobStore, 'open'>, digests: readonly Digest[], signal: AbortSignal): Promise<void> {
+export async function hashBlobs(hash: Hash, blobs: Pick<Cas, 'open'>, digests: readonly Digest[], signal: AbortSignal): Promise<void> {
   const buffer = Buffer.allocUnsafe(CHUNK);
   for (const digest of digests) {
     const reader = await blobs.open(digest);

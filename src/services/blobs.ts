@@ -1,4 +1,5 @@
-import type { BlobReader, BlobStore, ByteRange } from '../blobs/blob-store.ts';
+import type { Cas } from '../blobs/cas.ts';
+import type { BlobReader, ByteRange } from '../blobs/driver.ts';
 import type { BlobRecord } from '../domain/blob.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError } from '../domain/errors.ts';
@@ -10,7 +11,7 @@ export type BlobService = ReturnType<typeof createBlobService>;
  * Read access to trusted blobs. The metadata store decides what is trusted: bytes that sit
  * in the blob store without a record (a crash between rename and commit) are not served.
  */
-export function createBlobService(deps: { store: Pick<MetadataStore, 'getBlob'>; blobs: Pick<BlobStore, 'open'> }) {
+export function createBlobService(deps: { store: Pick<MetadataStore, 'getBlob'>; blobs: Pick<Cas, 'open'> }) {
   return {
     async describe(digest: Digest): Promise<BlobRecord> {
       const blob = await deps.store.getBlob(digest);

@@ -3,7 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Parser, type ReadEntry } from 'tar';
 import xz from 'xz-decompress';
 import { parse } from 'yaml';
-import type { BlobStore } from '../blobs/blob-store.ts';
+import type { Cas } from '../blobs/cas.ts';
 import { describeArtifact, type Artifact } from '../domain/catalog.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError, isDomainError } from '../domain/errors.ts';
@@ -107,7 +107,7 @@ function interpret(text: string): IncusMetadata {
  * metadata.yaml, for the architecture the artifact declares (which Incus must know). Problems
  * are `invalid` (content) or `not_found` (bytes missing from storage), prefixed with the artifact.
  */
-export async function inspectIncusMetadata(blobs: Pick<BlobStore, 'open'>, artifact: Artifact, digest: Digest, signal: AbortSignal): Promise<IncusMetadata> {
+export async function inspectIncusMetadata(blobs: Pick<Cas, 'open'>, artifact: Artifact, digest: Digest, signal: AbortSignal): Promise<IncusMetadata> {
   const about = (e: unknown): never => {
     if (isDomainError(e) && (e.kind === 'invalid' || e.kind === 'not_found')) throw new DomainError(e.kind, e.code, `artifact ${describeArtifact(artifact)}: ${e.detail}`);
     throw e;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { BlobStore } from '../blobs/blob-store.ts';
+import type { Cas } from '../blobs/cas.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 
@@ -8,11 +8,11 @@ import type { MetadataStore } from '../store/metadata-store.ts';
  * A failure is logged and left for the sweeper, which retries every unpurged terminal session.
  */
 export async function purgeUploadParts(
-  deps: { store: Pick<MetadataStore, 'markUploadPurged'>; blobs: Pick<BlobStore, 'discard'>; clock: Clock; log: Logger },
+  deps: { store: Pick<MetadataStore, 'markUploadPurged'>; blobs: Pick<Cas, 'discardUpload'>; clock: Clock; log: Logger },
   uploadId: string,
 ): Promise<void> {
   try {
-    await deps.blobs.discard(uploadId);
+    await deps.blobs.discardUpload(uploadId);
     await deps.store.markUploadPurged({ uploadId, now: deps.clock.now() });
   } catch (err) {
     deps.log.warn({ err, uploadId }, 'upload parts not purged; the sweeper retries');

@@ -1,10 +1,13 @@
-import type { BlobStore } from '../blobs/blob-store.ts';
+import type { Readable } from 'node:stream';
+import type { Cas } from '../blobs/cas.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError } from '../domain/errors.ts';
-import { assertAcceptsParts, heldWithout, isOpen, MAX_PART_NUMBER, partLayout, selectCompletedParts, TERMINAL_STATES, type RequestedPart, type UploadPart, type UploadSession } from '../domain/upload.ts';
+import { INGEST_JOB, newJob } from '../domain/job.ts';
+import { assertAcceptsParts, heldWithout, isOpen, MAX_PART_NUMBER, partLayout, placement, selectCompletedParts, TERMINAL_STATES, type RequestedPart, type UploadPart, type UploadSession } from '../domain/upload.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { ServiceDeps } from './deps.ts';
-import { INGEST_JOB } from './ingest.ts';
+import type { IngestService } from './ingest.ts';
+import type { PartWrites } from './part-writes.ts';
 import { purgeUploadParts } from './upload-parts.ts';
 
 /** A session as clients see it: parts are listed while the server keeps them. */
@@ -16,9 +19,21 @@ export interface UploadView {
 export interface UploadServiceDeps extends Pick<ServiceDeps, 'clock' | 'log' | 'newId'> {
   store: Pick<
     MetadataStore,
-    'getBlob' | 'insertUpload' | 'getUpload' | 'findReadyUpload' | 'listUploadParts' | 'putUploadPart' | 'completeUpload' | 'transitionUpload' | 'markUploadPurged'
+    | 'getBlob'
+    | 'insertUpload'
+    | 'getUpload'
+    | 'findReadyUpload'
+    | 'listUploadParts'
+    | 'beginPartWrite'
+    | 'endPartWrite'
+    | 'putUploadPart'
+    | 'completeUpload'
+    | 'transitionUpload'
+    | 'markUploadPurged'
   >;
-  blobs: Pick<BlobStore, 'putPart' | 'deletePart' | 'discard'>;
+  blobs: Pick<Cas, 'writePart' | 'deletePart' | 'discardUpload' | 'assertRoomToCommit'>;
+  writes: PartWrites;
+  ingest: Pick<IngestService, 'ingest'>;
   uploadTtlMs: number;
   maxPartBytes: number;
   /** Called after an ingest job was enqueued, to wake the local job runner. */
@@ -27,9 +42,12 @@ export interface UploadServiceDeps extends Pick<ServiceDeps, 'clock' | 'log' | '
 
 export type UploadService = ReturnType<typeof createUploadService>;
 
+/** How long a synchronous commit has before its ingest job may take over (a commit that died with its process). */
+const SYNC_COMMIT_GRACE_MS = 10 * 60_000;
+
 /** Upload sessions: the only way bytes enter the server (contract `/v1/uploads*`). */
 export function createUploadService(deps: UploadServiceDeps) {
-  const { store, blobs, clock, log } = deps;
+  const { store, blobs, clock, log, writes } = deps;
 
   async function load(uploadId: string): Promise<UploadSession> {
     const session = await store.getUpload(uploadId);
@@ -40,6 +58,13 @@ export function createUploadService(deps: UploadServiceDeps) {
   async function view(session: UploadSession): Promise<UploadView> {
     const keepsParts = isOpen(session) || session.state === 'completed' || session.state === 'ingesting';
     return keepsParts ? { session, parts: await store.listUploadParts(session.id) } : { session };
+  }
+
+  /** Drops the bytes of a part write that will not be recorded, and the whole area once the session keeps no parts. */
+  async function dropWritten(uploadId: string, part: Pick<UploadPart, 'key' | 'size' | 'offset'>): Promise<void> {
+    const current = await store.getUpload(uploadId);
+    const drop = current && TERMINAL_STATES.includes(current.state) ? blobs.discardUpload(uploadId) : blobs.deletePart(uploadId, part);
+    await drop.catch((err: unknown) => log.warn({ err, uploadId }, 'orphan part not deleted'));
   }
 
   return {
@@ -73,6 +98,7 @@ export function createUploadService(deps: UploadServiceDeps) {
         mediaTypeHint: input.mediaTypeHint,
         filenameHint: input.filenameHint,
         partSize: input.partSize,
+        slotSize: input.partSize,
         revision: 0,
         expiresAt: new Date(now.getTime() + deps.uploadTtlMs),
         createdAt: now,
@@ -88,44 +114,61 @@ export function createUploadService(deps: UploadServiceDeps) {
     },
 
     /**
-     * Streams one part to the blob store, then records it. Re-sending a part number replaces
-     * it (last write wins until complete); the replaced bytes are deleted.
+     * Streams one part into the session, then records it. Re-sending a part number replaces it
+     * (last write wins until complete). A part that fits the pattern of equal parts is written
+     * in place, where it ends up in the blob, unless a held part or another write occupies that
+     * place: a re-send is kept apart until it is complete, so a refused or aborted re-send never
+     * damages the part the server still lists. The write is registered, so a commit on any
+     * instance waits until it can no longer touch the bytes (`PartWrites`).
      */
-    async putPart(input: { uploadId: string; partNumber: number; body: AsyncIterable<Uint8Array>; declaredLength?: number; signal: AbortSignal }): Promise<UploadPart> {
-      const session = await load(input.uploadId);
+    async putPart(input: { uploadId: string; partNumber: number; body: Readable; declaredLength?: number; signal: AbortSignal }): Promise<UploadPart> {
+      const { uploadId, partNumber, declaredLength } = input;
+      const session = await load(uploadId);
       assertAcceptsParts(session, clock.now());
-      const placement = partLayout(session, input.partNumber);
-      if (placement && input.declaredLength !== undefined && input.declaredLength !== placement.size) {
-        throw new DomainError('invalid', 'part_size_mismatch', `part ${input.partNumber} of upload ${session.id} must have exactly ${placement.size} bytes, not ${input.declaredLength}`);
+      const layout = partLayout(session, partNumber);
+      if (layout && declaredLength !== undefined && declaredLength !== layout.size) {
+        throw new DomainError('invalid', 'part_size_mismatch', `part ${partNumber} of upload ${session.id} must have exactly ${layout.size} bytes, not ${declaredLength}`);
       }
       // The session never holds more than it expects, so the part may fill only what is left.
-      const room = session.expectedSize - heldWithout(await store.listUploadParts(session.id), input.partNumber);
-      const limit = Math.min(deps.maxPartBytes, room);
-      if (input.declaredLength !== undefined && input.declaredLength > limit) {
-        throw new DomainError('payload_too_large', 'part_too_large', `the part has ${input.declaredLength} bytes; at most ${limit} more are accepted for upload ${session.id}`);
+      const room = (session.expectedSize ?? Number.MAX_SAFE_INTEGER) - heldWithout(await store.listUploadParts(session.id), partNumber);
+      const limit = Math.min(deps.maxPartBytes, room, layout?.size ?? Number.MAX_SAFE_INTEGER);
+      if (declaredLength !== undefined && declaredLength > limit) {
+        throw new DomainError('payload_too_large', 'part_too_large', `the part has ${declaredLength} bytes; at most ${limit} more are accepted for upload ${session.id}`);
       }
-      const stored = await blobs.putPart({ uploadId: session.id, partNumber: input.partNumber, body: input.body, maxBytes: limit, placement, signal: input.signal });
-      const part: UploadPart = { number: input.partNumber, size: stored.size, etag: stored.crc32, key: stored.key };
-      let replaced: UploadPart | undefined;
+      const size = layout?.size ?? declaredLength;
+      const place = placement(session, partNumber, size);
+      const writeId = deps.newId();
+      const { inPlace } = await store.beginPartWrite({ uploadId, partNumber, writeId, place, leaseMs: writes.leaseMs, now: clock.now() });
+      let written: UploadPart;
       try {
-        ({ replaced } = await store.putUploadPart({ uploadId: session.id, part, now: clock.now() }));
+        const stored = await writes.run({ uploadId, writeId, signal: input.signal }, (signal) =>
+          blobs.writePart({ uploadId, offset: inPlace ? place!.offset : undefined, body: input.body, maxBytes: limit, exactSize: inPlace ? size : layout?.size, signal }),
+        );
+        written = { number: partNumber, size: stored.size, etag: stored.crc32, key: stored.key, offset: stored.offset };
       } catch (e) {
-        // The session ended (abort, expiry, complete) while the bytes streamed in: drop them, and
-        // the whole area if the session no longer keeps parts (the write may have recreated it).
-        const current = await store.getUpload(session.id);
-        const drop = current && TERMINAL_STATES.includes(current.state) ? blobs.discard(session.id) : blobs.deletePart(session.id, part);
-        await drop.catch((err: unknown) => log.warn({ err, uploadId: session.id }, 'orphan part not deleted'));
+        await store.endPartWrite(writeId).catch((err: unknown) => log.warn({ err, uploadId }, 'part write not ended; its lease lapses'));
         throw e;
       }
-      if (replaced) {
-        await blobs.deletePart(session.id, replaced).catch((err: unknown) => log.warn({ err, uploadId: session.id }, 'replaced part not deleted'));
+      let replaced: UploadPart | undefined;
+      try {
+        ({ replaced } = await store.putUploadPart({ uploadId, part: written, writeId, now: clock.now() }));
+      } catch (e) {
+        // The session ended (abort, expiry, complete) while the bytes streamed in.
+        await store.endPartWrite(writeId).catch(() => {});
+        await dropWritten(uploadId, written);
+        throw e;
       }
-      return part;
+      if (replaced && replaced.offset === undefined && replaced.key !== written.key) {
+        await blobs.deletePart(uploadId, replaced).catch((err: unknown) => log.warn({ err, uploadId }, 'replaced part not deleted'));
+      }
+      return written;
     },
 
     /**
-     * Verifies the listed parts against those held and hands the session to the ingest worker.
+     * Verifies the listed parts against those held and hands the session to the ingest worker;
+     * part writes still in flight in this process are cut off.
      * "200: Upload session completed or already terminally advanced."
+     * @throws insufficient_storage when copying parts that are not in place needs more free space than there is.
      */
     async complete(input: { uploadId: string; parts: readonly RequestedPart[] }): Promise<UploadView> {
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -136,13 +179,42 @@ export function createUploadService(deps: UploadServiceDeps) {
         if (!isOpen(session)) return view(session);
         assertAcceptsParts(session, clock.now());
         const parts = selectCompletedParts(session, await store.listUploadParts(session.id), input.parts);
-        const job = { id: deps.newId(), kind: INGEST_JOB, payload: { upload_id: session.id } };
+        await blobs.assertRoomToCommit(parts);
+        const job = newJob(INGEST_JOB, deps.newId(), { uploadId: session.id });
         if (await store.completeUpload({ uploadId: session.id, revision: session.revision, parts, job, now: clock.now() })) {
+          writes.cutOff(session.id);
           deps.onJobEnqueued();
           return view(await load(session.id));
         }
       }
       throw new DomainError('precondition_failed', 'upload_changed', `parts of upload ${input.uploadId} kept changing during complete; list the current parts and retry`);
+    },
+
+    /**
+     * The synchronous commit of a session that learns its digest at the end (an OCI push's final
+     * `PUT ?digest=`): its parts, in order, must hash to `digest`; the blob is committed before
+     * this returns. The ingest job is enqueued with it, due only after `SYNC_COMMIT_GRACE_MS`, so
+     * a process that dies meanwhile leaves the commit to a worker; when this call finishes it,
+     * the job finds nothing left to do.
+     * @throws invalid (`digest_mismatch`, `size_mismatch`) when the bytes are not that blob; the session has failed.
+     */
+    async commit(input: { uploadId: string; digest: Digest; signal: AbortSignal }): Promise<UploadSession> {
+      const session = await load(input.uploadId);
+      if (session.state === 'ready' && session.expectedDigest === input.digest) return session;
+      assertAcceptsParts(session, clock.now());
+      const parts = await store.listUploadParts(session.id);
+      await blobs.assertRoomToCommit(parts);
+      const size = parts.reduce((n, p) => n + p.size, 0);
+      const now = clock.now();
+      const job = newJob(INGEST_JOB, deps.newId(), { uploadId: session.id }, new Date(now.getTime() + SYNC_COMMIT_GRACE_MS));
+      if (!(await store.completeUpload({ uploadId: session.id, revision: session.revision, parts, job, expected: { digest: input.digest, size }, now }))) {
+        throw new DomainError('precondition_failed', 'upload_changed', `upload ${session.id} changed while it was being committed; retry`);
+      }
+      writes.cutOff(session.id);
+      await deps.ingest.ingest(session.id, input.signal);
+      const done = await load(session.id);
+      if (done.state === 'failed') throw new DomainError('invalid', 'digest_mismatch', done.failureReason ?? `the uploaded bytes are not ${input.digest}`);
+      return done;
     },
 
     /** "200: Upload session aborted or already aborted." */
@@ -155,6 +227,7 @@ export function createUploadService(deps: UploadServiceDeps) {
         if (current.state === 'aborted') return view(current);
         throw new DomainError('precondition_failed', 'upload_not_abortable', `upload ${uploadId} is ${current.state}; only created or uploading sessions can be aborted`);
       }
+      writes.cutOff(uploadId);
       await purgeUploadParts(deps, uploadId);
       return view(aborted);
     },

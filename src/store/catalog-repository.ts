@@ -92,8 +92,14 @@ export interface PublishRepository {
   getPublishJob(id: string): Promise<PublishJob | undefined>;
   /** Marks the job running and one step running, counting an attempt. */
   startStep(input: { jobId: string; step: PublishStepName; driver: PublishDriver; now: Date }): Promise<boolean>;
-  /** Records a step's success (or that it had nothing to do) with its result, atomically. */
-  finishStep(input: { jobId: string; step: PublishStepName; outcome: 'succeeded' | 'skipped'; incusIndex?: readonly IncusIndexEntry[]; driver: PublishDriver; now: Date }): Promise<boolean>;
+  /** Records a step's success, or that it had nothing to do. */
+  finishStep(input: { jobId: string; step: PublishStepName; outcome: 'succeeded' | 'skipped'; driver: PublishDriver; now: Date }): Promise<boolean>;
+  /**
+   * Replaces the Incus index entries of these artifacts (`incus_index` writes what it computed
+   * before its step is recorded; a re-run writes the same). The feed shows them once the version
+   * is published.
+   */
+  putIncusIndex(input: { entries: readonly IncusIndexEntry[]; driver: PublishDriver; jobId: string; now: Date }): Promise<boolean>;
   /** Fails the step and the job with a reason. */
   failStep(input: { jobId: string; step: PublishStepName; reason: string; driver: PublishDriver; now: Date }): Promise<boolean>;
   /**

@@ -30,19 +30,42 @@ export interface UploadRepository {
   /** Parts currently recorded for a session, ascending by number. */
   listUploadParts(uploadId: string): Promise<UploadPart[]>;
   /**
-   * Records (or replaces) a part and moves the session to `uploading`, bumping its revision.
-   * Returns the part it replaced, whose bytes the caller now owns and should delete.
+   * Registers a part write under `writeId` with a lease of `leaseMs`, before any byte is
+   * written, and decides whether it may write in place (`place`): only when the session's slot
+   * size is `place.slotSize` (set now when unknown and `learnsSlotSize`), and no held part and no
+   * live write occupies that part number in place. Every instance sees the registered writes.
+   * @throws not_found for an unknown session; precondition_failed when it does not accept parts.
+   */
+  beginPartWrite(input: {
+    uploadId: string;
+    partNumber: number;
+    writeId: string;
+    place?: { offset: number; slotSize: number; learnsSlotSize: boolean };
+    leaseMs: number;
+    now: Date;
+  }): Promise<{ inPlace: boolean }>;
+  /** Extends a write's lease; false when the write is unknown or its session no longer accepts parts (the writer must stop). */
+  renewPartWrite(input: { writeId: string; leaseMs: number; now: Date }): Promise<boolean>;
+  /** Forgets a write that ended without a part (failed, aborted, refused). Idempotent. */
+  endPartWrite(writeId: string): Promise<void>;
+  /** Writes of the session whose lease has not lapsed at `now`: each may still be writing bytes. */
+  countPartWrites(input: { uploadId: string; now: Date }): Promise<number>;
+  /**
+   * Records (or replaces) a part, ends its write `writeId` (if any), and moves the session to
+   * `uploading`, bumping its revision, atomically. Returns the part it replaced, whose bytes
+   * the caller now owns and should delete.
    * @throws not_found for an unknown session; precondition_failed when the session does not
    * accept parts at `now` (see `assertAcceptsParts`); payload_too_large when the session would
    * hold more bytes than it expects (see `assertFitsExpectedSize`).
    */
-  putUploadPart(input: { uploadId: string; part: UploadPart; now: Date }): Promise<{ replaced?: UploadPart }>;
+  putUploadPart(input: { uploadId: string; part: UploadPart; writeId?: string; now: Date }): Promise<{ replaced?: UploadPart }>;
   /**
    * Moves an `uploading` session at exactly `revision` to `completed`, keeps only the given
-   * parts and enqueues the ingest job, all at once. Returns false (and changes nothing) when
+   * parts, records the digest and size it must have (`expected`, for a session that learns
+   * them now) and enqueues the ingest job, all at once. Returns false (and changes nothing) when
    * the session moved on or a part was written since the caller read it.
    */
-  completeUpload(input: { uploadId: string; revision: number; parts: readonly UploadPart[]; job: NewJob; now: Date }): Promise<boolean>;
+  completeUpload(input: { uploadId: string; revision: number; parts: readonly UploadPart[]; job: NewJob; expected?: { digest: Digest; size: number }; now: Date }): Promise<boolean>;
   /**
    * Moves a session from one of `from` to `to`, setting the failure reason (or clearing it).
    * Returns the updated session, or undefined when it was not in one of `from`.

@@ -33,7 +33,7 @@ async function leftovers(dataDir: string): Promise<string[]> {
 const blobFile = (dataDir: string, digest: string) => join(dataDir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
 
 describe('SIGKILL during promotion leaves no partial blob and the upload completes after restart', () => {
-  for (const failpoint of ['ingest-started', 'promote-before-rename', 'promote-after-rename', 'ingest-before-ready']) {
+  for (const failpoint of ['ingest-started', 'blob-commit-before', 'blob-commit-after', 'ingest-before-ready']) {
     for (const [parts, placed] of [[1, false], [3, false], [3, true]] as const) {
       it(`killed at ${failpoint}, ${parts} part(s)${placed ? ' written in place' : ''}`, async () => {
         const dataDir = await makeDataDir();
@@ -48,7 +48,7 @@ describe('SIGKILL during promotion leaves no partial blob and the upload complet
           await server.waitForOutput(new RegExp(`failpoint reached: ${failpoint}`));
           assert.equal((await api.get(`/v1/uploads/${id}`)).json.state, 'ingesting');
           assert.equal((await api.get(`/v1/blobs/${digest}`)).status, 404, 'nothing is served before the session is ready');
-          if (failpoint !== 'promote-after-rename' && failpoint !== 'ingest-before-ready') assert.ok(!existsSync(blobFile(dataDir, digest)), 'no unverified file at the content address');
+          if (failpoint !== 'blob-commit-after' && failpoint !== 'ingest-before-ready') assert.ok(!existsSync(blobFile(dataDir, digest)), 'no unverified file at the content address');
           await server.kill();
 
           server = await startServer({ dataDir, token: server.token });

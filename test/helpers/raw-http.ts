@@ -30,8 +30,10 @@ export function heldRequest(url: string, opts: { method: string; headers: Record
     req.on('error', (error) => resolve({ error }));
   });
   req.flushHeaders();
+  // A write waits for the socket to drain, or for the server to answer or drop the connection.
+  const settled = response.then(() => undefined);
   return {
-    write: (chunk) => new Promise<void>((resolve) => (req.write(chunk) ? resolve() : req.once('drain', () => resolve()))),
+    write: (chunk) => Promise.race([new Promise<void>((resolve) => (req.write(chunk) ? resolve() : req.once('drain', () => resolve()))), settled]),
     end: (chunk) => void (chunk ? req.end(chunk) : req.end()),
     destroy: () => req.destroy(),
     response,

@@ -7,6 +7,7 @@ import { draftVersion, waitForJob } from '../helpers/catalog.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
 import { adminQuery, createSchema } from '../helpers/postgres.ts';
 import { loggedErrors, makeDataDir, newToken, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { heldRequest } from '../helpers/raw-http.ts';
 import { uploadBytes, waitForUpload } from '../helpers/uploads.ts';
 
 /**
@@ -77,6 +78,37 @@ describe('several instances on one PostgreSQL database and one data dir', () => 
     const blob = await a.get(`/v1/blobs/${sha256(bytes)}`);
     assert.ok(blob.bytes.equals(bytes));
   });
+
+  for (const declare of [true, false]) {
+    it(`waits for a part write still streaming on the other instance before verifying (${declare ? 'declared part size' : 'contract path'})`, async () => {
+      const MiB = 1024 * 1024;
+      const bytes = random(2 * MiB);
+      const digest = sha256(bytes);
+      const begin = await a.post('/v1/uploads', { expected_digest: digest, expected_size_bytes: bytes.length, ...(declare && { part_size_bytes: MiB }) });
+      const listed = [];
+      for (const n of [1, 2]) {
+        const put = await a.put(`/v1/uploads/${begin.json.id}/parts/${n}`, { body: bytes.subarray((n - 1) * MiB, n * MiB), headers: { 'content-type': 'application/octet-stream' } });
+        listed.push({ number: n, etag: put.json.etag, size_bytes: put.json.size_bytes });
+      }
+      // A re-send of part 2 on B that starts like the real part and stalls; complete on A.
+      const resend = heldRequest(`${servers[1]!.url}/v1/uploads/${begin.json.id}/parts/2`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${token}`, 'content-length': MiB },
+      });
+      await resend.write(bytes.subarray(MiB, MiB + MiB / 2));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await a.post(`/v1/uploads/${begin.json.id}/complete`, { parts: listed })).status, 200);
+      // B learns of the commit at its next lease renewal and cuts the write off; only then does A verify.
+      const answer = await resend.response;
+      assert.ok('error' in answer || answer.status === 412, JSON.stringify('status' in answer ? answer.status : answer.error.message));
+      await resend.write(random(MiB / 2)).catch(() => {});
+      assert.equal((await waitForUpload(a, begin.json.id, ['ready', 'failed'], 40_000)).state, 'ready');
+      for (const api of [a, b]) {
+        const served = await api.get(`/v1/blobs/${digest}`);
+        assert.equal(sha256(served.bytes), digest, 'the served bytes hash to their digest');
+      }
+    });
+  }
 
   it('ends two instances promoting the same digest at once with one intact blob', async () => {
     const bytes = random(5 * 1024 * 1024);

@@ -100,6 +100,61 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
         assert.deepEqual((await store.listUploadParts(s.id)).map((p) => [p.number, p.size]), [[1, 50], [2, 60]]);
       });
 
+      it('round-trips parts in place and a session whose digest and size are learned at commit', async () => {
+        const { expectedDigest: _digest, expectedSize: _size, ...s } = session({ slotSize: 50 });
+        await store.insertUpload(s);
+        assert.deepEqual(await store.getUpload(s.id), s);
+        const placed = { ...part(2), key: 'assembly', offset: 50 };
+        await store.putUploadPart({ uploadId: s.id, part: placed, now: at(1) });
+        assert.deepEqual(await store.listUploadParts(s.id), [placed]);
+        const digest = sha256(random(8));
+        await store.transitionUpload({ uploadId: s.id, from: ['uploading'], to: 'ingesting', now: at(2) });
+        await store.markUploadReady({ uploadId: s.id, blob: { digest, size: 50 }, now: at(3) });
+        const ready = (await store.getUpload(s.id))!;
+        assert.deepEqual([ready.state, ready.expectedDigest, ready.expectedSize], ['ready', digest, 50]);
+      });
+
+      it('lets one part write at a time write in place, learning the slot size from the first', async () => {
+        const s = session({ expectedSize: 300 });
+        await store.insertUpload(s);
+        const begin = (partNumber: number, place?: { offset: number; slotSize: number; learnsSlotSize: boolean }, now = at(1)) =>
+          store.beginPartWrite({ uploadId: s.id, partNumber, writeId: randomUUID(), place, leaseMs: 10_000, now });
+        assert.deepEqual(await begin(1, { offset: 0, slotSize: 100, learnsSlotSize: true }), { inPlace: true });
+        assert.equal((await store.getUpload(s.id))!.slotSize, 100);
+        assert.deepEqual(await begin(1, { offset: 0, slotSize: 100, learnsSlotSize: false }), { inPlace: false }, 'part 1 is being written in place already');
+        assert.deepEqual(await begin(2, { offset: 100, slotSize: 100, learnsSlotSize: false }), { inPlace: true });
+        assert.deepEqual(await begin(3, { offset: 240, slotSize: 120, learnsSlotSize: true }), { inPlace: false }, 'another slot size was learned first');
+        assert.deepEqual(await begin(3, undefined), { inPlace: false });
+        assert.equal(await store.countPartWrites({ uploadId: s.id, now: at(1) }), 5);
+        assert.equal(await store.countPartWrites({ uploadId: s.id, now: at(11) }), 0, 'leases lapse');
+        assert.deepEqual(await begin(1, { offset: 0, slotSize: 100, learnsSlotSize: false }, at(11)), { inPlace: true }, 'a lapsed write no longer occupies its place');
+        // A part held in place occupies its place: a re-send is kept apart.
+        await store.putUploadPart({ uploadId: s.id, part: { ...part(2, 100), key: 'assembly', offset: 100 }, now: at(12) });
+        assert.deepEqual(await begin(2, { offset: 100, slotSize: 100, learnsSlotSize: false }, at(30)), { inPlace: false });
+      });
+
+      it('renews and ends part writes, and stops renewing once the session is no longer open', async () => {
+        const s = session();
+        await store.insertUpload(s);
+        const writeId = randomUUID();
+        await store.beginPartWrite({ uploadId: s.id, partNumber: 1, writeId, leaseMs: 1000, now: at(1) });
+        assert.equal(await store.renewPartWrite({ writeId, leaseMs: 1000, now: at(1.5) }), true);
+        assert.equal(await store.countPartWrites({ uploadId: s.id, now: at(2.2) }), 1, 'renewed past its first lease');
+        await store.putUploadPart({ uploadId: s.id, part: part(1), writeId, now: at(2) });
+        assert.equal(await store.countPartWrites({ uploadId: s.id, now: at(2) }), 0, 'recording the part ends its write');
+        const other = randomUUID();
+        await store.beginPartWrite({ uploadId: s.id, partNumber: 2, writeId: other, leaseMs: 1000, now: at(2) });
+        await store.transitionUpload({ uploadId: s.id, from: ['uploading'], to: 'aborted', now: at(3) });
+        assert.equal(await store.renewPartWrite({ writeId: other, leaseMs: 1000, now: at(2.5) }), false, 'the writer must stop');
+        assert.equal(await store.countPartWrites({ uploadId: s.id, now: at(2.5) }), 1, 'until it ends its write or its lease lapses');
+        await store.endPartWrite(other);
+        await store.endPartWrite(other);
+        assert.equal(await store.countPartWrites({ uploadId: s.id, now: at(2.5) }), 0);
+        assert.equal(await store.renewPartWrite({ writeId: randomUUID(), leaseMs: 1000, now: at(2.5) }), false);
+        await rejectsWith(store.beginPartWrite({ uploadId: s.id, partNumber: 3, writeId: randomUUID(), leaseMs: 1000, now: at(4) }), 'precondition_failed', 'upload_not_open');
+        await rejectsWith(store.beginPartWrite({ uploadId: randomUUID(), partNumber: 3, writeId: randomUUID(), leaseMs: 1000, now: at(4) }), 'not_found');
+      });
+
       it('never lets a session hold more bytes than it expects', async () => {
         const s = session({ expectedSize: 100 });
         await store.insertUpload(s);

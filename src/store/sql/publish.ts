@@ -112,34 +112,33 @@ export function sqlPublish(a: SqlAdapter): PublishRepository {
       });
     },
 
-    finishStep({ jobId, step, outcome, incusIndex = [], driver, now }) {
+    finishStep({ jobId, step, outcome, driver, now }) {
       const t = now.getTime();
       return a.transaction(async (tx) => {
         if (!(await drives(a, tx, jobId, driver))) return false;
-        if (incusIndex.length > 0) {
-          await tx
-            .deleteFrom('incus_index')
-            .where(
-              'artifact_id',
-              'in',
-              incusIndex.map((e) => e.artifactId),
-            )
-            .execute();
-          await tx
-            .insertInto('incus_index')
-            .values(
-              incusIndex.map((e) => ({
-                artifact_id: e.artifactId,
-                combined_sha256: e.combinedSha256,
-                architecture: e.architecture,
-                creation_date: e.creationDate,
-                properties: JSON.stringify(e.properties),
-                created_at: t,
-              })),
-            )
-            .execute();
-        }
         await tx.updateTable('publish_steps').set({ state: outcome, finished_at: t, updated_at: t }).where('job_id', '=', jobId).where('name', '=', step).execute();
+        return true;
+      });
+    },
+
+    putIncusIndex({ entries, driver, jobId, now }) {
+      return a.transaction(async (tx) => {
+        if (!(await drives(a, tx, jobId, driver))) return false;
+        if (entries.length === 0) return true;
+        await tx.deleteFrom('incus_index').where('artifact_id', 'in', entries.map((e) => e.artifactId)).execute();
+        await tx
+          .insertInto('incus_index')
+          .values(
+            entries.map((e) => ({
+              artifact_id: e.artifactId,
+              combined_sha256: e.combinedSha256,
+              architecture: e.architecture,
+              creation_date: e.creationDate,
+              properties: JSON.stringify(e.properties),
+              created_at: now.getTime(),
+            })),
+          )
+          .execute();
         return true;
       });
     },

@@ -1,7 +1,7 @@
 import type { ApiToken, Principal, PrincipalKind } from '../../domain/auth.ts';
 import type { BlobRecord } from '../../domain/blob.ts';
 import type { Digest } from '../../domain/digest.ts';
-import type { Job, JobPayload, JobState, NewJob } from '../../domain/job.ts';
+import type { Job, JobState, NewJob } from '../../domain/job.ts';
 import type { UploadPart, UploadSession, UploadState } from '../../domain/upload.ts';
 import type { ApiTokensTable, BlobsTable, JobsTable, PrincipalsTable, UploadPartsTable, UploadsTable } from './schema.ts';
 
@@ -16,12 +16,13 @@ const compact = <T extends object>(o: T): T => Object.fromEntries(Object.entries
 export const uploadFromRow = (r: UploadsTable): UploadSession =>
   compact({
   id: r.id,
-  expectedDigest: r.expected_digest as Digest,
-  expectedSize: num(r.expected_size),
+  expectedDigest: opt(r.expected_digest) as Digest | undefined,
+  expectedSize: r.expected_size === null ? undefined : num(r.expected_size),
   state: r.state as UploadState,
   mediaTypeHint: opt(r.media_type_hint),
   filenameHint: opt(r.filename_hint),
   partSize: r.part_size === null ? undefined : num(r.part_size),
+  slotSize: r.slot_size === null ? undefined : num(r.slot_size),
   failureReason: opt(r.failure_reason),
   revision: num(r.revision),
   expiresAt: date(r.expires_at),
@@ -31,12 +32,13 @@ export const uploadFromRow = (r: UploadsTable): UploadSession =>
 
 export const uploadToRow = (s: UploadSession): UploadsTable => ({
   id: s.id,
-  expected_digest: s.expectedDigest,
-  expected_size: s.expectedSize,
+  expected_digest: s.expectedDigest ?? null,
+  expected_size: s.expectedSize ?? null,
   state: s.state,
   media_type_hint: s.mediaTypeHint ?? null,
   filename_hint: s.filenameHint ?? null,
   part_size: s.partSize ?? null,
+  slot_size: s.slotSize ?? null,
   failure_reason: s.failureReason ?? null,
   revision: s.revision,
   expires_at: s.expiresAt.getTime(),
@@ -45,12 +47,16 @@ export const uploadToRow = (s: UploadSession): UploadsTable => ({
   updated_at: s.updatedAt.getTime(),
 });
 
-export const partFromRow = (r: Pick<UploadPartsTable, 'part_number' | 'size' | 'etag' | 'storage_key'>): UploadPart => ({
-  number: num(r.part_number),
-  size: num(r.size),
-  etag: r.etag,
-  key: r.storage_key,
-});
+export const PART_COLUMNS = ['part_number', 'size', 'etag', 'storage_key', 'placed_offset'] as const;
+
+export const partFromRow = (r: Pick<UploadPartsTable, (typeof PART_COLUMNS)[number]>): UploadPart =>
+  compact({
+    number: num(r.part_number),
+    size: num(r.size),
+    etag: r.etag,
+    key: r.storage_key,
+    offset: r.placed_offset === null ? undefined : num(r.placed_offset),
+  });
 
 export const blobFromRow = (r: BlobsTable): BlobRecord => ({
   digest: r.digest as Digest,
@@ -66,7 +72,7 @@ export const jobToRow = (job: NewJob, now: Date): JobsTable => ({
   attempts: 0,
   lease_owner: null,
   lease_expires_at: null,
-  run_after: now.getTime(),
+  run_after: (job.runAfter ?? now).getTime(),
   last_error: null,
   created_at: now.getTime(),
   updated_at: now.getTime(),
@@ -76,7 +82,7 @@ export const jobFromRow = (r: JobsTable): Job =>
   compact({
   id: r.id,
   kind: r.kind,
-  payload: JSON.parse(r.payload) as JobPayload,
+  payload: JSON.parse(r.payload) as unknown,
   state: r.state as JobState,
   attempts: num(r.attempts),
   leaseOwner: opt(r.lease_owner),

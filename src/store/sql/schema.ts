@@ -5,12 +5,13 @@
  */
 export interface UploadsTable {
   id: string;
-  expected_digest: string;
-  expected_size: number;
+  expected_digest: string | null;
+  expected_size: number | null;
   state: string;
   media_type_hint: string | null;
   filename_hint: string | null;
   part_size: number | null;
+  slot_size: number | null;
   failure_reason: string | null;
   revision: number;
   expires_at: number;
@@ -25,7 +26,17 @@ export interface UploadPartsTable {
   size: number;
   etag: string;
   storage_key: string;
+  placed_offset: number | null;
   updated_at: number;
+}
+
+export interface UploadPartWritesTable {
+  write_id: string;
+  upload_id: string;
+  part_number: number;
+  in_place: number;
+  lease_expires_at: number;
+  created_at: number;
 }
 
 export interface BlobsTable {
@@ -200,6 +211,7 @@ export interface CatalogRevisionTable {
 export interface Database {
   uploads: UploadsTable;
   upload_parts: UploadPartsTable;
+  upload_part_writes: UploadPartWritesTable;
   blobs: BlobsTable;
   jobs: JobsTable;
   principals: PrincipalsTable;

@@ -4,7 +4,7 @@ import { DomainError } from '../../domain/errors.ts';
 import { assertAcceptsParts, assertFitsExpectedSize, OPEN_STATES, TERMINAL_STATES } from '../../domain/upload.ts';
 import type { BlobIndex, UploadRepository } from '../metadata-store.ts';
 import type { SqlAdapter } from './adapter.ts';
-import { blobFromRow, jobToRow, partFromRow, uploadFromRow, uploadToRow } from './rows.ts';
+import { blobFromRow, jobToRow, PART_COLUMNS, partFromRow, uploadFromRow, uploadToRow } from './rows.ts';
 import type { Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -40,23 +40,80 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
     async listUploadParts(uploadId) {
       const rows = await db
         .selectFrom('upload_parts')
-        .select(['part_number', 'size', 'etag', 'storage_key'])
+        .select(PART_COLUMNS)
         .where('upload_id', '=', uploadId)
         .orderBy('part_number')
         .execute();
       return rows.map(partFromRow);
     },
 
-    putUploadPart({ uploadId, part, now }) {
+    beginPartWrite({ uploadId, partNumber, writeId, place, leaseMs, now }) {
+      return a.transaction(async (tx) => {
+        const row = await selectUpload(tx, uploadId);
+        if (!row) throw new DomainError('not_found', 'upload_not_found', `upload ${uploadId} does not exist`);
+        assertAcceptsParts(uploadFromRow(row), now);
+        let inPlace = false;
+        if (place) {
+          const slot = row.slot_size === null ? undefined : Number(row.slot_size);
+          if (slot === undefined && place.learnsSlotSize) {
+            await tx.updateTable('uploads').set({ slot_size: place.slotSize }).where('id', '=', uploadId).where('slot_size', 'is', null).execute();
+          }
+          const fits = slot === place.slotSize || (slot === undefined && place.learnsSlotSize);
+          // In place only where no held part and no live write occupies the range: a re-send never
+          // touches the bytes of the part it may replace, and two writes never share a range.
+          const heldInPlace = await tx.selectFrom('upload_parts').select('part_number').where('upload_id', '=', uploadId).where('part_number', '=', partNumber).where('placed_offset', 'is not', null).executeTakeFirst();
+          const writing = await tx
+            .selectFrom('upload_part_writes')
+            .select('write_id')
+            .where('upload_id', '=', uploadId)
+            .where('part_number', '=', partNumber)
+            .where('in_place', '=', 1)
+            .where('lease_expires_at', '>', now.getTime())
+            .executeTakeFirst();
+          inPlace = fits && !heldInPlace && !writing;
+        }
+        await tx
+          .insertInto('upload_part_writes')
+          .values({ write_id: writeId, upload_id: uploadId, part_number: partNumber, in_place: inPlace ? 1 : 0, lease_expires_at: now.getTime() + leaseMs, created_at: now.getTime() })
+          .execute();
+        return { inPlace };
+      });
+    },
+
+    async renewPartWrite({ writeId, leaseMs, now }) {
+      const r = await db
+        .updateTable('upload_part_writes')
+        .set({ lease_expires_at: now.getTime() + leaseMs })
+        .where('write_id', '=', writeId)
+        .where('upload_id', 'in', (eb) => eb.selectFrom('uploads').select('id').where('state', 'in', OPEN_STATES).where('expires_at', '>', now.getTime()))
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
+
+    async endPartWrite(writeId) {
+      await db.deleteFrom('upload_part_writes').where('write_id', '=', writeId).execute();
+    },
+
+    async countPartWrites({ uploadId, now }) {
+      const row = await db
+        .selectFrom('upload_part_writes')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('upload_id', '=', uploadId)
+        .where('lease_expires_at', '>', now.getTime())
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+
+    putUploadPart({ uploadId, part, writeId, now }) {
       return a.transaction(async (tx) => {
         const row = await selectUpload(tx, uploadId);
         if (!row) throw new DomainError('not_found', 'upload_not_found', `upload ${uploadId} does not exist`);
         const session = uploadFromRow(row);
         assertAcceptsParts(session, now);
-        const held = (await tx.selectFrom('upload_parts').select(['part_number', 'size', 'etag', 'storage_key']).where('upload_id', '=', uploadId).execute()).map(partFromRow);
+        const held = (await tx.selectFrom('upload_parts').select(PART_COLUMNS).where('upload_id', '=', uploadId).execute()).map(partFromRow);
         assertFitsExpectedSize(session, held, part);
         const previous = held.find((p) => p.number === part.number);
-        const values = { size: part.size, etag: part.etag, storage_key: part.key, updated_at: now.getTime() };
+        const values = { size: part.size, etag: part.etag, storage_key: part.key, placed_offset: part.offset ?? null, updated_at: now.getTime() };
         await tx
           .insertInto('upload_parts')
           .values({ upload_id: uploadId, part_number: part.number, ...values })
@@ -67,15 +124,16 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
           .set((eb) => ({ state: 'uploading', revision: eb('revision', '+', 1), updated_at: now.getTime() }))
           .where('id', '=', uploadId)
           .execute();
+        if (writeId) await tx.deleteFrom('upload_part_writes').where('write_id', '=', writeId).execute();
         return { replaced: previous };
       });
     },
 
-    completeUpload({ uploadId, revision, parts, job, now }) {
+    completeUpload({ uploadId, revision, parts, job, expected, now }) {
       return a.transaction(async (tx) => {
         const moved = await tx
           .updateTable('uploads')
-          .set({ state: 'completed', updated_at: now.getTime() })
+          .set({ state: 'completed', updated_at: now.getTime(), ...(expected && { expected_digest: expected.digest, expected_size: expected.size }) })
           .where('id', '=', uploadId)
           .where('state', '=', 'uploading')
           .where('revision', '=', revision)
@@ -112,7 +170,7 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
         }
         await tx
           .updateTable('uploads')
-          .set({ state: 'ready', failure_reason: null, updated_at: now.getTime() })
+          .set({ state: 'ready', expected_digest: blob.digest, expected_size: blob.size, failure_reason: null, updated_at: now.getTime() })
           .where('id', '=', uploadId)
           .where('state', '=', 'ingesting')
           .execute();
