@@ -1,4 +1,4 @@
-import type { ByteRange } from '../blobs/blob-store.ts';
+import type { ByteRange } from '../blobs/driver.ts';
 
 /**
  * What to answer to a GET or HEAD of an immutable representation, following RFC 9110 §13.2.2:

@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import type { BlobReader, ByteRange } from '../blobs/blob-store.ts';
+import type { BlobReader, ByteRange } from '../blobs/driver.ts';
 import { isMediaType } from '../domain/media-type.ts';
 import { started } from '../lib/decorate.ts';
 import { decide, type Validators } from './conditional.ts';
-import { problem, sendProblem } from './problem.ts';
+import { problem, sendProblem } from './v1/problem.ts';
 
 /** An immutable byte representation (a blob, an artifact, an attachment) and how to read it. */
 export interface Representation extends Validators {

@@ -1,10 +1,13 @@
+import type { Principal } from '../domain/auth.ts';
 import type { Alias } from '../domain/catalog.ts';
+import type { AuditLog } from './audit.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { CatalogService } from './catalog.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface AliasServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
+  audit: AuditLog;
   store: Pick<MetadataStore, 'putAlias' | 'getAlias' | 'listAliases' | 'deleteAlias'>;
   catalog: Pick<CatalogService, 'image' | 'version' | 'published'>;
 }
@@ -18,9 +21,11 @@ export type AliasService = ReturnType<typeof createAliasService>;
 export function createAliasService(deps: AliasServiceDeps) {
   const { store, catalog } = deps;
   return {
-    async put(name: string, alias: string, v: string): Promise<Alias> {
+    async put(actor: Principal, name: string, alias: string, v: string): Promise<Alias> {
       const { image, version } = await catalog.version(name, v);
-      return store.putAlias({ id: deps.newId(), imageId: image.id, alias, versionId: version.id, now: deps.clock.now() });
+      const moved = await store.putAlias({ id: deps.newId(), imageId: image.id, alias, versionId: version.id, now: deps.clock.now() });
+      deps.audit({ action: 'alias.put', actor: actor.id, target: `${name}:${alias}`, version: v });
+      return moved;
     },
 
     async get(name: string, alias: string): Promise<Alias> {
@@ -35,9 +40,10 @@ export function createAliasService(deps: AliasServiceDeps) {
       return store.listAliases((await catalog.published(name)).image.id);
     },
 
-    async remove(name: string, alias: string): Promise<void> {
+    async remove(actor: Principal, name: string, alias: string): Promise<void> {
       const image = await catalog.image(name);
       if (!(await store.deleteAlias(image.id, alias, deps.clock.now()))) throw new DomainError('not_found', 'alias_not_found', `image ${name} has no alias ${alias}`);
+      deps.audit({ action: 'alias.delete', actor: actor.id, target: `${name}:${alias}` });
     },
   };
 }

@@ -1,17 +1,20 @@
+import type { Principal } from '../domain/auth.ts';
 import { describeArtifact, INCUS_METADATA_ATTACHMENT, type Artifact, type Attachment } from '../domain/catalog.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError, isDomainError } from '../domain/errors.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
-import type { BlobStore } from '../blobs/blob-store.ts';
+import type { Cas } from '../blobs/cas.ts';
 import type { CatalogService } from './catalog.ts';
+import type { AuditLog } from './audit.ts';
 import { onConflict } from './conflict.ts';
 import { inspectIncusMetadata } from './incus-metadata.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface ArtifactServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
+  audit: AuditLog;
   store: Pick<MetadataStore, 'getBlob' | 'hasLiveUpload' | 'insertArtifact' | 'deleteArtifact' | 'listArtifacts' | 'getArtifact' | 'insertAttachment' | 'deleteAttachment' | 'getAttachment'>;
   catalog: Pick<CatalogService, 'version'>;
-  blobs: Pick<BlobStore, 'open'>;
+  blobs: Pick<Cas, 'open'>;
 }
 
 export type ArtifactService = ReturnType<typeof createArtifactService>;
@@ -84,37 +87,41 @@ export function createArtifactService(deps: ArtifactServiceDeps) {
       return store.listArtifacts(version.id);
     },
 
-    async add(name: string, v: string, input: NewArtifact): Promise<Artifact> {
+    async add(actor: Principal, name: string, v: string, input: NewArtifact): Promise<Artifact> {
       const { version } = await catalog.version(name, v);
       await assertKnown(input.primaryBlobDigest, input.primaryBlobSize);
       const now = clock.now();
       const created: Artifact = { id: deps.newId(), versionId: version.id, ...input, createdAt: now, updatedAt: now };
       await onConflict(store.insertArtifact({ artifact: created, now }), 'artifact_exists', `version ${v} already has an artifact ${describeArtifact(input)}`);
+      deps.audit({ action: 'artifact.add', actor: actor.id, target: created.id, version: `${name}:${v}`, digest: input.primaryBlobDigest });
       return created;
     },
 
-    async remove(name: string, v: string, artifactId: string): Promise<void> {
+    async remove(actor: Principal, name: string, v: string, artifactId: string): Promise<void> {
       const { version } = await catalog.version(name, v);
       if (!(await store.deleteArtifact({ versionId: version.id, artifactId, now: clock.now() }))) {
         throw new DomainError('not_found', 'artifact_not_found', `version ${v} of ${name} has no artifact ${artifactId}`);
       }
+      deps.audit({ action: 'artifact.remove', actor: actor.id, target: artifactId, version: `${name}:${v}` });
     },
 
-    async attach(name: string, v: string, artifactId: string, input: NewAttachment): Promise<Attachment> {
+    async attach(actor: Principal, name: string, v: string, artifactId: string, input: NewAttachment): Promise<Attachment> {
       const a = await artifact(name, v, artifactId, { published: false });
       await assertKnown(input.blobDigest, input.blobSize);
       await assertIncusMetadata(a, input);
       const now = clock.now();
       const created: Attachment = { id: deps.newId(), artifactId: a.id, ...input, createdAt: now, updatedAt: now };
       await onConflict(store.insertAttachment({ versionId: a.versionId, attachment: created, now }), 'attachment_exists', `artifact ${artifactId} already has an attachment named ${input.name}`);
+      deps.audit({ action: 'attachment.add', actor: actor.id, target: created.id, artifact: artifactId, name: input.name, digest: input.blobDigest });
       return created;
     },
 
-    async detach(name: string, v: string, artifactId: string, attachmentId: string): Promise<void> {
+    async detach(actor: Principal, name: string, v: string, artifactId: string, attachmentId: string): Promise<void> {
       const a = await artifact(name, v, artifactId, { published: false });
       if (!(await store.deleteAttachment({ versionId: a.versionId, artifactId: a.id, attachmentId, now: clock.now() }))) {
         throw new DomainError('not_found', 'attachment_not_found', `artifact ${artifactId} has no attachment ${attachmentId}`);
       }
+      deps.audit({ action: 'attachment.remove', actor: actor.id, target: attachmentId, artifact: artifactId });
     },
   };
 }

@@ -11,9 +11,19 @@ export type AuditAction =
   | 'oidc_rule.update'
   | 'oidc_rule.delete'
   | 'oidc_rule.reconcile'
-  | 'oidc.provision';
+  | 'oidc.provision'
+  | 'image.create'
+  | 'version.create'
+  | 'artifact.add'
+  | 'artifact.remove'
+  | 'attachment.add'
+  | 'attachment.remove'
+  | 'version.publish'
+  | 'publish_job.retry'
+  | 'alias.put'
+  | 'alias.delete';
 
-/** Who did what to whom; details are ids and names, never a secret or a token. */
+/** Who did what to whom; details are ids and names, never a secret, a token or a claim. */
 export interface AuditEvent {
   action: AuditAction;
   /** The acting principal's id, or `oidc` for provisioning done on a token's behalf. */
@@ -25,7 +35,7 @@ export interface AuditEvent {
 export type AuditLog = (event: AuditEvent) => void;
 
 /**
- * Auth changes as structured log lines (`"msg":"audit"`, fields under `audit`). They are
+ * Auth and catalog changes as structured log lines (`"msg":"audit"`, fields under `audit`). They are
  * written at info level even when the server is configured to log less, unless it is silent:
  * an audit trail is not noise.
  */

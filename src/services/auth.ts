@@ -27,13 +27,15 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 export function createAuthService(deps: AuthServiceDeps) {
   const { store, clock } = deps;
   return {
-    /** Resolves an `Authorization` header value to its principal, or throws `unauthenticated`. */
-    async authenticate(authorization: string | undefined): Promise<Principal> {
-      if (authorization === undefined) throw unauthenticated('missing_token', 'this operation needs an Authorization: Bearer <token> header');
-      const m = /^Bearer +(\S+)\s*$/i.exec(authorization);
-      if (!m || m[1]!.length > MAX_BEARER_LENGTH) throw unauthenticated('malformed_authorization', 'the Authorization header must be "Bearer <token>"');
-      if (JWT.test(m[1]!)) return deps.oidc.authenticate(m[1]!);
-      const { id, secret } = tokenParts(m[1]!);
+    /**
+     * Resolves a bearer token (as the HTTP layer read it from a request) to its principal: an
+     * OIDC JWT is verified against the provisioning rules, anything else is an imgsrv API token.
+     * @throws unauthenticated
+     */
+    async authenticate(bearer: string): Promise<Principal> {
+      if (bearer.length > MAX_BEARER_LENGTH) throw unauthenticated('malformed_authorization', `the bearer token must be at most ${MAX_BEARER_LENGTH} characters`);
+      if (JWT.test(bearer)) return deps.oidc.authenticate(bearer);
+      const { id, secret } = tokenParts(bearer);
       const token = await store.getApiToken(id);
       if (!token || !secretMatches(secret, token.secretHash)) throw unauthenticated('invalid_token', 'the bearer token is not valid');
       if (token.revokedAt) throw unauthenticated('token_revoked', 'the bearer token has been revoked');

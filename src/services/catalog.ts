@@ -1,10 +1,13 @@
+import type { Principal } from '../domain/auth.ts';
 import type { Image, ImageVersion, Manifest } from '../domain/catalog.ts';
+import type { AuditLog } from './audit.ts';
 import { DomainError } from '../domain/errors.ts';
 import { onConflict } from './conflict.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface CatalogServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
+  audit: AuditLog;
   store: Pick<
     MetadataStore,
     | 'insertImage'
@@ -58,10 +61,11 @@ export function createCatalogService(deps: CatalogServiceDeps) {
     version,
     published,
 
-    async createImage(input: { name: string; displayName?: string; description?: string }): Promise<Image> {
+    async createImage(actor: Principal, input: { name: string; displayName?: string; description?: string }): Promise<Image> {
       const now = clock.now();
       const created: Image = { id: deps.newId(), name: input.name, displayName: input.displayName, description: input.description, createdAt: now, updatedAt: now };
       await onConflict(store.insertImage(created), 'image_exists', `image ${input.name} already exists`);
+      deps.audit({ action: 'image.create', actor: actor.id, target: created.name });
       return created;
     },
 
@@ -74,11 +78,12 @@ export function createCatalogService(deps: CatalogServiceDeps) {
     /** "List published versions for an image" (404 until one is published, like the image). */
     listVersions: async (name: string) => (await published(name)).versions,
 
-    async createDraft(name: string, v: string): Promise<ImageVersion> {
+    async createDraft(actor: Principal, name: string, v: string): Promise<ImageVersion> {
       const img = await image(name);
       const now = clock.now();
       const draft: ImageVersion = { id: deps.newId(), imageId: img.id, version: v, state: 'draft', createdAt: now, updatedAt: now };
       await onConflict(store.insertVersion(draft), 'version_exists', `image ${name} already has a version ${v}`);
+      deps.audit({ action: 'version.create', actor: actor.id, target: `${name}:${v}` });
       return draft;
     },
 

@@ -121,7 +121,7 @@ describe('catalog: conflicts, preconditions, not found', () => {
     }
     const manifest = await ctx.api.get('/v1/images/uniq/versions/1');
     const meta = manifest.json.artifacts[0].attachments[0];
-    const again = await ctx.api.post(`/v1/images/uniq/versions/1/artifacts/${artifactId}/attachments`, { name: 'incus.tar.xz', blob_digest: meta.blob_digest, blob_size_bytes: meta.blob_size_bytes, media_type: 'x' });
+    const again = await ctx.api.post(`/v1/images/uniq/versions/1/artifacts/${artifactId}/attachments`, { name: 'incus.tar.xz', blob_digest: meta.blob_digest, blob_size_bytes: meta.blob_size_bytes, media_type: 'application/x-xz' });
     assert.equal(again.status, 409);
     assert.equal((await ctx.api.get('/v1/images/uniq/versions/1')).json.artifacts.length, 5);
   });

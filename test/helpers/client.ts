@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Agent, fetch as undiciFetch } from 'undici';
-import type { Contract, Operation } from '../../src/http/contract.ts';
+import type { Contract, Operation } from '../../src/http/v1/contract.ts';
 import { servedContract } from './contract.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { loadContract, type Contract } from '../../src/http/contract.ts';
-import { CONTRACT_YAML } from '../../src/http/contract-files.ts';
+import { loadContract, type Contract } from '../../src/http/v1/contract.ts';
+import { CONTRACT_YAML } from '../../src/http/v1/contract-files.ts';
 import { REPO_ROOT } from './server.ts';
 
 /** The served contract, parsed straight from the YAML (tests do not depend on a build). */

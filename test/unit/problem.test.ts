@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ERROR_KINDS } from '../../src/domain/errors.ts';
-import { STATUS_OF_KIND, validationProblem } from '../../src/http/problem.ts';
+import { STATUS_OF_KIND, validationProblem } from '../../src/http/v1/problem.ts';
 
 describe('problem mapping', () => {
   it('maps every error kind to a distinct 4xx/5xx status', () => {

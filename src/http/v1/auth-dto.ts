@@ -1,7 +1,7 @@
-import type { ApiToken, Principal } from '../domain/auth.ts';
-import type { OidcRule } from '../domain/oidc.ts';
-import type { Role } from '../domain/roles.ts';
-import type { Reconciliation } from '../services/oidc-rules.ts';
+import type { ApiToken, Principal } from '../../domain/auth.ts';
+import type { OidcRule } from '../../domain/oidc.ts';
+import type { Role } from '../../domain/roles.ts';
+import type { Reconciliation } from '../../services/oidc-rules.ts';
 
 /** Auth domain objects → contract schemas. A token's secret hash never leaves the server. */
 const iso = (d: Date | undefined) => d?.toISOString();

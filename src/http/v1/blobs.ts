@@ -1,8 +1,6 @@
-import type { FastifyInstance } from 'fastify';
 import type { Digest } from '../../domain/digest.ts';
 import type { BlobService } from '../../services/blobs.ts';
-import type { Contract } from '../contract.ts';
-import { defineRoute } from '../route.ts';
+import type { ContractRouter } from './route.ts';
 import { sendRepresentation, type Representation } from '../send-representation.ts';
 
 /** The representation of a trusted blob; its digest is its strong entity tag. */
@@ -18,10 +16,10 @@ export async function blobRepresentation(blobs: BlobService, digest: Digest, as:
 }
 
 /** `GET`/`HEAD /v1/blobs/{digest}`: public reads of trusted CAS blobs. */
-export function blobRoutes(deps: { contract: Contract; blobs: BlobService }) {
-  return (app: FastifyInstance) => {
+export function blobRoutes(deps: { blobs: BlobService }) {
+  return (r: ContractRouter) => {
     for (const operationId of ['openBlob', 'headBlob']) {
-      defineRoute<{ Params: { digest: Digest } }>(app, deps.contract, operationId, {}, async (request, reply) =>
+      r.define<{ Params: { digest: Digest } }>(operationId, {}, async (request, reply) =>
         sendRepresentation(request, reply, await blobRepresentation(deps.blobs, request.params.digest, { contentType: 'application/octet-stream' })),
       );
     }

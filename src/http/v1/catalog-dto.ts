@@ -1,5 +1,5 @@
-import type { Alias, Artifact, Attachment, Image, ImageVersion, Manifest } from '../domain/catalog.ts';
-import type { PublishJob, PublishStep } from '../domain/publish.ts';
+import type { Alias, Artifact, Attachment, Image, ImageVersion, Manifest } from '../../domain/catalog.ts';
+import type { PublishJob, PublishStep } from '../../domain/publish.ts';
 
 /** Domain objects → contract schemas (snake_case, ISO dates; absent optional fields omitted). */
 const iso = (d: Date | undefined) => d?.toISOString();

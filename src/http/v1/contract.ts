@@ -1,6 +1,6 @@
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import { isMediaType } from '../domain/media-type.ts';
+import { isMediaType } from '../../domain/media-type.ts';
 
 /**
  * The OpenAPI file is the schema: request bodies and path parameters are validated against it

@@ -1,4 +1,4 @@
-import { DomainError } from '../domain/errors.ts';
+import { DomainError } from '../../domain/errors.ts';
 
 /** Request bodies nest at most this deep: deeper structures serve no field of the contract and could exhaust the stack later. */
 export const MAX_JSON_DEPTH = 32;

@@ -1,15 +1,13 @@
-import type { FastifyInstance } from 'fastify';
-import type { Contract } from '../contract.ts';
-import { problem, sendProblem } from '../problem.ts';
-import { defineRoute } from '../route.ts';
+import type { Contract } from './contract.ts';
+import { problem, sendProblem } from './problem.ts';
+import type { ContractRouter } from './route.ts';
 
 /** Liveness, readiness, and the served contract (the publishing flow links `/openapi/v1.yaml`). */
 export function metaRoutes(deps: { contract: Contract; checks: Record<string, () => Promise<void>> }) {
-  const { contract } = deps;
-  return (app: FastifyInstance) => {
-    defineRoute(app, contract, 'getHealth', {}, async () => ({ status: 'ok' }));
+    return (r: ContractRouter) => {
+    r.define('getHealth', {}, async () => ({ status: 'ok' }));
 
-    defineRoute(app, contract, 'getReadiness', {}, async (request, reply) => {
+    r.define('getReadiness', {}, async (request, reply) => {
       const failed: string[] = [];
       await Promise.all(
         Object.entries(deps.checks).map(async ([name, check]) => {
@@ -25,8 +23,8 @@ export function metaRoutes(deps: { contract: Contract; checks: Record<string, ()
       return { status: 'ready' };
     });
 
-    defineRoute(app, contract, 'getOpenApiYaml', {}, async (_request, reply) => reply.type('application/yaml').send(contract.yaml));
-    defineRoute(app, contract, 'getOpenApiJson', {}, async (_request, reply) => reply.type('application/json').send(contract.json));
+    r.define('getOpenApiYaml', {}, async (_request, reply) => reply.type('application/yaml').send(deps.contract.yaml));
+    r.define('getOpenApiJson', {}, async (_request, reply) => reply.type('application/json').send(deps.contract.json));
   };
 }
 

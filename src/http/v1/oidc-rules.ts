@@ -1,8 +1,6 @@
-import type { FastifyInstance } from 'fastify';
 import type { OidcRuleService, SaveRuleInput } from '../../services/oidc-rules.ts';
-import { reconciliationDto, ruleDto } from '../auth-dto.ts';
-import type { Contract } from '../contract.ts';
-import { defineRoute } from '../route.ts';
+import { reconciliationDto, ruleDto } from './auth-dto.ts';
+import type { ContractRouter } from './route.ts';
 
 type RuleParams = { Params: { rule_id: string } };
 interface SaveRuleBody {
@@ -28,31 +26,31 @@ const saveInput = (b: SaveRuleBody): SaveRuleInput => ({
 });
 
 /** `/v1/auth/oidc-provisioning-rules`: which CI identities may act, with which roles. */
-export function oidcRuleRoutes(deps: { contract: Contract; rules: OidcRuleService }) {
-  const { contract, rules } = deps;
-  return (app: FastifyInstance) => {
-    defineRoute(app, contract, 'listOIDCProvisioningRules', { action: 'auth.read' }, async () => ({ rules: (await rules.list()).map(ruleDto) }));
+export function oidcRuleRoutes(deps: { rules: OidcRuleService }) {
+  const { rules } = deps;
+  return (r: ContractRouter) => {
+    r.define('listOIDCProvisioningRules', { action: 'auth.read' }, async () => ({ rules: (await rules.list()).map(ruleDto) }));
 
-    defineRoute<{ Body: SaveRuleBody }>(app, contract, 'createOIDCProvisioningRule', { action: 'auth.write' }, async (request, reply) =>
+    r.define<{ Body: SaveRuleBody }>('createOIDCProvisioningRule', { action: 'auth.write' }, async (request, reply) =>
       reply.code(201).send(ruleDto(await rules.create(request.principal!, saveInput(request.body)))),
     );
 
-    defineRoute<RuleParams>(app, contract, 'getOIDCProvisioningRule', { action: 'auth.read' }, async (request) => ruleDto(await rules.get(request.params.rule_id)));
+    r.define<RuleParams>('getOIDCProvisioningRule', { action: 'auth.read' }, async (request) => ruleDto(await rules.get(request.params.rule_id)));
 
-    defineRoute<RuleParams & { Body: SaveRuleBody }>(app, contract, 'updateOIDCProvisioningRule', { action: 'auth.write' }, async (request) =>
+    r.define<RuleParams & { Body: SaveRuleBody }>('updateOIDCProvisioningRule', { action: 'auth.write' }, async (request) =>
       ruleDto(await rules.update(request.principal!, request.params.rule_id, saveInput(request.body))),
     );
 
-    defineRoute<RuleParams>(app, contract, 'deleteOIDCProvisioningRule', { action: 'auth.write' }, async (request, reply) => {
+    r.define<RuleParams>('deleteOIDCProvisioningRule', { action: 'auth.write' }, async (request, reply) => {
       await rules.remove(request.principal!, request.params.rule_id);
       return reply.code(204).send();
     });
 
-    defineRoute<RuleParams>(app, contract, 'previewOIDCProvisioningRuleReconciliation', { action: 'auth.read' }, async (request) =>
+    r.define<RuleParams>('previewOIDCProvisioningRuleReconciliation', { action: 'auth.read' }, async (request) =>
       reconciliationDto(await rules.reconcile(request.principal!, request.params.rule_id, false)),
     );
 
-    defineRoute<RuleParams>(app, contract, 'reconcileOIDCProvisioningRule', { action: 'auth.write' }, async (request) =>
+    r.define<RuleParams>('reconcileOIDCProvisioningRule', { action: 'auth.write' }, async (request) =>
       reconciliationDto(await rules.reconcile(request.principal!, request.params.rule_id, true)),
     );
   };

@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { ErrorObject } from 'ajv';
-import type { ErrorKind } from '../domain/errors.ts';
+import type { ErrorKind } from '../../domain/errors.ts';
 
 /** The one table from error kind to HTTP status. */
 export const STATUS_OF_KIND: Record<ErrorKind, number> = {
@@ -13,6 +13,7 @@ export const STATUS_OF_KIND: Record<ErrorKind, number> = {
   precondition_failed: 412,
   payload_too_large: 413,
   range_not_satisfiable: 416,
+  insufficient_storage: 507,
   unavailable: 503,
   internal: 500,
 };
@@ -42,6 +43,14 @@ const FORMAT_MESSAGES: Record<string, string> = {
   'media-type': 'is not a media type (RFC 6838 type/subtype, optionally with ; name=value parameters, in ASCII)',
 };
 
+/** What a violated keyword means, where ajv's own message says too little. */
+function explain(e: ErrorObject): string {
+  const params = e.params as Record<string, unknown>;
+  if (e.keyword === 'format' && FORMAT_MESSAGES[String(params.format)]) return FORMAT_MESSAGES[String(params.format)]!;
+  if (e.keyword === 'maxLength') return `is longer than allowed: at most ${String(params.limit)} characters`;
+  return e.message ?? 'is invalid';
+}
+
 const LOCATION: Record<string, string> = { body: 'request body', params: 'path parameter', querystring: 'query parameter', headers: 'header' };
 
 /** A schema violation as a 400 problem whose detail names the offending field. */
@@ -54,7 +63,7 @@ export function validationProblem(errors: ErrorObject[], context: string): Probl
     if (e.keyword === 'required') message = `${where}: missing required field "${[field, params.missingProperty].filter(Boolean).join('.')}"`;
     else if (e.keyword === 'additionalProperties') message = `${where}: unknown field "${[field, params.additionalProperty].filter(Boolean).join('.')}"`;
     else if (!field) message = `${where} ${e.message ?? 'is invalid'}`;
-    else message = `${where}${context === 'body' ? ' field' : ''} "${field}" ${FORMAT_MESSAGES[e.keyword === 'format' ? String(params.format) : ''] ?? e.message ?? 'is invalid'}`;
+    else message = `${where}${context === 'body' ? ' field' : ''} "${field}" ${explain(e)}`;
     return { location: context, pointer: e.instancePath || '/', message };
   });
   return problem(400, 'validation_failed', described.map((d) => d.message).join('; '), { errors: described });

@@ -1,10 +1,8 @@
-import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../../domain/digest.ts';
 import type { RequestedPart, UploadPart } from '../../domain/upload.ts';
 import type { UploadService, UploadView } from '../../services/uploads.ts';
-import type { Contract } from '../contract.ts';
-import { defineRoute } from '../route.ts';
+import type { ContractRouter } from './route.ts';
 
 const partDto = (uploadId: string) => (p: UploadPart) => ({ upload_id: uploadId, part_number: p.number, etag: p.etag, size_bytes: p.size });
 
@@ -25,13 +23,10 @@ export const uploadDto = ({ session: s, parts }: UploadView) => ({
 type UploadParams = { Params: { upload_id: string } };
 
 /** `/v1/uploads*`: begin, status, parts, complete, abort. */
-export function uploadRoutes(deps: { contract: Contract; uploads: UploadService; publicUrl?: string }) {
-  const { contract, uploads } = deps;
-  return (app: FastifyInstance) => {
-    defineRoute<{ Body: { expected_digest: Digest; expected_size_bytes: number; part_size_bytes?: number; media_type_hint?: string; filename_hint?: string } }>(
-      app,
-      contract,
-      'beginUpload',
+export function uploadRoutes(deps: { uploads: UploadService; publicUrl?: string }) {
+  const { uploads } = deps;
+  return (r: ContractRouter) => {
+    r.define<{ Body: { expected_digest: Digest; expected_size_bytes: number; part_size_bytes?: number; media_type_hint?: string; filename_hint?: string } }>('beginUpload',
       { action: 'uploads.write' },
       async (request, reply) => {
         const b = request.body;
@@ -49,9 +44,9 @@ export function uploadRoutes(deps: { contract: Contract; uploads: UploadService;
       },
     );
 
-    defineRoute<UploadParams>(app, contract, 'getUpload', {}, async (request) => uploadDto(await uploads.get(request.params.upload_id)));
+    r.define<UploadParams>('getUpload', {}, async (request) => uploadDto(await uploads.get(request.params.upload_id)));
 
-    defineRoute<{ Params: { upload_id: string; part_number: number } }>(app, contract, 'putUploadPart', { action: 'uploads.write' }, async (request) => {
+    r.define<{ Params: { upload_id: string; part_number: number } }>('putUploadPart', { action: 'uploads.write' }, async (request) => {
       const abort = new AbortController();
       request.raw.once('close', () => request.raw.complete || abort.abort(new Error('client closed the connection')));
       const length = request.headers['content-length'];
@@ -65,10 +60,7 @@ export function uploadRoutes(deps: { contract: Contract; uploads: UploadService;
       return partDto(request.params.upload_id)(part);
     });
 
-    defineRoute<UploadParams & { Body: { parts: { number: number; etag: string; size_bytes: number }[] } }>(
-      app,
-      contract,
-      'completeUpload',
+    r.define<UploadParams & { Body: { parts: { number: number; etag: string; size_bytes: number }[] } }>('completeUpload',
       { action: 'uploads.write' },
       async (request) => {
         // An etag may come back in its quoted HTTP form; the value inside the quotes is the etag.
@@ -77,6 +69,6 @@ export function uploadRoutes(deps: { contract: Contract; uploads: UploadService;
       },
     );
 
-    defineRoute<UploadParams>(app, contract, 'abortUpload', { action: 'uploads.write' }, async (request) => uploadDto(await uploads.abort(request.params.upload_id)));
+    r.define<UploadParams>('abortUpload', { action: 'uploads.write' }, async (request) => uploadDto(await uploads.abort(request.params.upload_id)));
   };
 }
