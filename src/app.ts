@@ -2,27 +2,29 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { createFsBlobStore } from './blobs/fs/fs-blob-store.ts';
+import { createCas } from './blobs/cas.ts';
+import { createFsDriver } from './blobs/fs/fs-driver.ts';
 import { isDomainError } from './domain/errors.ts';
-import type { Config } from './config.ts';
+import type { Config, JobKindName } from './config.ts';
 import { createHttpServer } from './http/server.ts';
-import { loadContract } from './http/contract.ts';
-import { readContractFiles } from './http/contract-files.ts';
-import { aliasRoutes } from './http/routes/aliases.ts';
-import { artifactRoutes } from './http/routes/artifacts.ts';
-import { authRoutes } from './http/routes/auth.ts';
-import { blobRoutes } from './http/routes/blobs.ts';
-import { imageRoutes } from './http/routes/images.ts';
-import { publishRoutes } from './http/routes/publish.ts';
-import { streamsRoutes } from './http/routes/streams.ts';
-import { metaRoutes } from './http/routes/meta.ts';
-import { oidcRuleRoutes } from './http/routes/oidc-rules.ts';
-import { uploadRoutes } from './http/routes/uploads.ts';
+import { streamsRoutes } from './http/streams/routes.ts';
+import { aliasRoutes } from './http/v1/aliases.ts';
+import { artifactRoutes } from './http/v1/artifacts.ts';
+import { authRoutes } from './http/v1/auth.ts';
+import { blobRoutes } from './http/v1/blobs.ts';
+import { loadContract } from './http/v1/contract.ts';
+import { readContractFiles } from './http/v1/contract-files.ts';
+import { imageRoutes } from './http/v1/images.ts';
+import { metaRoutes } from './http/v1/meta.ts';
+import { oidcRuleRoutes } from './http/v1/oidc-rules.ts';
+import { publishRoutes } from './http/v1/publish.ts';
+import { contractSurface } from './http/v1/scope.ts';
+import { uploadRoutes } from './http/v1/uploads.ts';
 import { ingestJob } from './jobs/ingest-job.ts';
 import { publishJob } from './jobs/publish-job.ts';
-import { createJobRunner } from './jobs/runner.ts';
+import { createJobRunner, type JobWorker } from './jobs/runner.ts';
 import { createSweeper } from './jobs/sweeper.ts';
-import { systemClock } from './lib/clock.ts';
+import { systemClock, type Clock } from './lib/clock.ts';
 import { createFailpoints } from './lib/failpoints.ts';
 import { instrument } from './lib/instrument.ts';
 import { createCelEvaluator } from './auth/cel-evaluator.ts';
@@ -40,6 +42,7 @@ import { createOidcAuthenticator } from './services/oidc-auth.ts';
 import { createRuleJudge } from './services/oidc-conditions.ts';
 import { createOidcRuleService } from './services/oidc-rules.ts';
 import { createPublishService } from './services/publish.ts';
+import { createPartWrites } from './services/part-writes.ts';
 import { createUploadService } from './services/uploads.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
 import { openPostgres } from './store/postgres/postgres-adapter.ts';
@@ -47,10 +50,17 @@ import { openSqlite } from './store/sqlite/sqlite-adapter.ts';
 import { createSqlMetadataStore } from './store/sql/sql-metadata-store.ts';
 
 export interface App {
-  /** Bootstraps the first admin if needed, starts the workers and listens. */
-  start(): Promise<{ url: string; bootstrap: { created: boolean; renewed: boolean; plaintext?: string } }>;
+  /** `imgsrv serve`: bootstraps the first admin if needed, starts the configured jobs and the sweeper, and listens. */
+  serve(): Promise<{ url: string; jobs: string[]; bootstrap: { created: boolean; renewed: boolean; plaintext?: string } }>;
+  /** `imgsrv worker`: only the configured jobs and the sweeper, no HTTP (e.g. image builds on their own machines). */
+  work(): Promise<{ jobs: string[] }>;
   /** Stops accepting requests, releases running jobs, closes the store. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** What tests may replace: the source of time (token expiry, upload TTLs without sleeping). */
+export interface AppOptions {
+  clock?: Clock;
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -84,60 +94,68 @@ function reason(e: unknown): string {
 }
 
 /** The one place that chooses implementations and wires them together. */
-export async function buildApp(config: Config, log: Logger): Promise<App> {
+export async function buildApp(config: Config, log: Logger, opts: AppOptions = {}): Promise<App> {
+  const clock = opts.clock ?? systemClock;
   await mkdir(config.dataDir, { recursive: true });
   const failpoint = createFailpoints(config.failpoints, log);
   const store = instrument(await openStore(config.database, log), 'metadata', log);
-  const blobs = instrument(await createFsBlobStore({ root: config.dataDir, failpoint }), 'blobs', log);
-  const base = { store, blobs, clock: systemClock, log, newId: randomUUID };
+  const blobs = createCas(instrument(await createFsDriver({ root: config.dataDir, failpoint }), 'blobs', log));
+  const base = { store, blobs, clock, log, newId: randomUUID };
 
   const ingest = createIngestService({ ...base, uploadTtlSeconds: config.uploadTtlSeconds, failpoint });
+  const handlers: Record<JobKindName, JobWorker['handler']> = { ingest: ingestJob(ingest), publish: publishJob({ ...base, failpoint }) };
   const runner = createJobRunner({
     store,
-    handlers: [ingestJob(ingest), publishJob({ ...base, failpoint })],
+    workers: config.jobs.map(({ kind, concurrency }) => ({ handler: handlers[kind], concurrency })),
     leaseMs: config.jobLeaseSeconds * 1000,
     pollMs: 1000,
-    concurrency: config.jobConcurrency,
-    clock: systemClock,
+    clock,
     log,
   });
-  const audit = createAuditLog(log, systemClock);
+  const audit = createAuditLog(log, clock);
   const cel = createCelEvaluator({ budgetMs: CEL_BUDGET_MS });
   const judge = createRuleJudge({ log, cel });
-  const oidc = createOidcAuthenticator({ ...base, verifier: createOidcVerifier({ ...OIDC, now: () => systemClock.now() }), judge, audit });
+  const oidc = createOidcAuthenticator({ ...base, verifier: createOidcVerifier({ ...OIDC, now: () => clock.now() }), judge, audit });
   const auth = createAuthService({ ...base, oidc });
   const admin = createAuthAdminService({ ...base, audit, maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds });
   const rules = createOidcRuleService({ ...base, judge, audit, onRulesChanged: () => oidc.forget() });
   const uploads = createUploadService({
     ...base,
+    writes: createPartWrites({ store, clock }),
+    ingest,
     uploadTtlMs: config.uploadTtlSeconds * 1000,
     maxPartBytes: config.maxPartBytes,
     onJobEnqueued: () => runner.notify(),
   });
   const blobService = createBlobService(base);
-  const catalog = createCatalogService(base);
-  const artifacts = createArtifactService({ ...base, catalog });
-  const aliases = createAliasService({ ...base, catalog });
-  const publish = createPublishService({ ...base, catalog, onJobEnqueued: () => runner.notify() });
+  const catalog = createCatalogService({ ...base, audit });
+  const artifacts = createArtifactService({ ...base, audit, catalog });
+  const aliases = createAliasService({ ...base, audit, catalog });
+  const publish = createPublishService({ ...base, audit, catalog, onJobEnqueued: () => runner.notify() });
   const feed = createFeedService(base);
   const contract = loadContract(readContractFiles());
   const server = createHttpServer({
     log,
-    contract,
-    auth,
     tls: config.tls,
     maxJsonBytes: config.maxJsonBytes,
-    routes: [
-      metaRoutes({ contract, checks: { metadata: () => store.ping(), blobs: () => blobs.ping() } }),
-      authRoutes({ contract, admin }),
-      oidcRuleRoutes({ contract, rules }),
-      uploadRoutes({ contract, uploads, publicUrl: config.publicUrl }),
-      blobRoutes({ contract, blobs: blobService }),
-      imageRoutes({ contract, catalog, publicUrl: config.publicUrl }),
-      artifactRoutes({ contract, artifacts, blobs: blobService }),
-      publishRoutes({ contract, publish }),
-      aliasRoutes({ contract, aliases }),
-      streamsRoutes({ contract, feed }),
+    surfaces: [
+      contractSurface({ contract, auth, prefix: '', routes: [metaRoutes({ contract, checks: { metadata: () => store.ping(), blobs: () => blobs.ping() } })] }),
+      contractSurface({
+        contract,
+        auth,
+        prefix: '/v1',
+        routes: [
+          authRoutes({ admin }),
+          oidcRuleRoutes({ rules }),
+          uploadRoutes({ uploads, publicUrl: config.publicUrl }),
+          blobRoutes({ blobs: blobService }),
+          imageRoutes({ catalog, publicUrl: config.publicUrl }),
+          artifactRoutes({ artifacts, blobs: blobService }),
+          publishRoutes({ publish }),
+          aliasRoutes({ aliases }),
+        ],
+      }),
+      contractSurface({ contract, auth, prefix: '/streams', routes: [streamsRoutes({ feed })] }),
     ],
   });
 
@@ -145,14 +163,19 @@ export async function buildApp(config: Config, log: Logger): Promise<App> {
   let stopped: Promise<void> | undefined;
 
   return {
-    async start() {
+    async serve() {
       const bootstrap = await auth.bootstrap({ token: config.bootstrapToken, ttlSeconds: config.bootstrapTokenTtlSeconds });
       await runner.start();
       sweeper.start();
       await server.listen({ host: config.host, port: config.port });
       const { port } = server.server.address() as AddressInfo;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      return { url: `${config.tls ? 'https' : 'http'}://${host}:${port}`, bootstrap };
+      return { url: `${config.tls ? 'https' : 'http'}://${host}:${port}`, jobs: runner.kinds, bootstrap };
+    },
+    async work() {
+      await runner.start();
+      sweeper.start();
+      return { jobs: runner.kinds };
     },
     stop() {
       stopped ??= (async () => {

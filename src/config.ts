@@ -21,11 +21,16 @@ export interface Config {
   maxPartBytes: number;
   maxJsonBytes: number;
   jobLeaseSeconds: number;
-  jobConcurrency: number;
+  /** The job kinds this process runs, each with how many at once (`IMGSRV_JOBS`, `IMGSRV_JOB_CONCURRENCY[_KIND]`). */
+  jobs: { kind: JobKindName; concurrency: number }[];
   logLevel: LogLevel;
   /** Crash-test pause points (testing only); see README. */
   failpoints: string[];
 }
+
+/** The kinds of durable jobs there are; a process runs those `IMGSRV_JOBS` names. */
+export const JOB_KIND_NAMES = ['ingest', 'publish'] as const;
+export type JobKindName = (typeof JOB_KIND_NAMES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -48,10 +53,19 @@ const DEFAULTS = {
   IMGSRV_MAX_JSON_BODY: String(1024 ** 2),
   IMGSRV_JOB_LEASE: '30',
   IMGSRV_JOB_CONCURRENCY: '2',
+  IMGSRV_JOBS: JOB_KIND_NAMES.join(','),
   IMGSRV_LOG_LEVEL: 'info',
 } as const;
 /** Settings without a default: unset means "not configured". */
-const OPTIONAL = ['IMGSRV_DATABASE_URL', 'IMGSRV_BOOTSTRAP_TOKEN', 'IMGSRV_TLS_CERT', 'IMGSRV_TLS_KEY', 'IMGSRV_PUBLIC_URL', 'IMGSRV_FAILPOINTS'] as const;
+const OPTIONAL = [
+  'IMGSRV_DATABASE_URL',
+  'IMGSRV_BOOTSTRAP_TOKEN',
+  'IMGSRV_TLS_CERT',
+  'IMGSRV_TLS_KEY',
+  'IMGSRV_PUBLIC_URL',
+  'IMGSRV_FAILPOINTS',
+  ...JOB_KIND_NAMES.map((k) => `IMGSRV_JOB_CONCURRENCY_${k.toUpperCase()}` as const),
+] as const;
 type Setting = keyof typeof DEFAULTS | (typeof OPTIONAL)[number];
 const KNOWN = new Set<string>([...Object.keys(DEFAULTS), ...OPTIONAL]);
 
@@ -60,10 +74,12 @@ export function loadConfig(env: Env = process.env): Config {
   function get(name: Setting): string | undefined;
   function get(name: Setting) {
     const v = env[name]?.trim();
+    // IMGSRV_JOBS= (empty) means no jobs at all, not the default.
+    if (name === 'IMGSRV_JOBS' && v === '') return '';
     return v ? v : (DEFAULTS as Record<string, string>)[name];
   }
-  const int = (name: keyof typeof DEFAULTS, min: number, max = Number.MAX_SAFE_INTEGER) => {
-    const raw = get(name);
+  const int = (name: Setting, min: number, max = Number.MAX_SAFE_INTEGER, fallback?: number) => {
+    const raw = get(name) ?? String(fallback);
     if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
       throw new ConfigError(`${name}=${JSON.stringify(raw)} is not an integer between ${min} and ${max}`);
     }
@@ -88,7 +104,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxPartBytes: int('IMGSRV_MAX_PART_SIZE', 1),
     maxJsonBytes: int('IMGSRV_MAX_JSON_BODY', 1024, 64 * 1024 ** 2),
     jobLeaseSeconds: int('IMGSRV_JOB_LEASE', 1, 3600),
-    jobConcurrency: int('IMGSRV_JOB_CONCURRENCY', 1, 64),
+    jobs: parseJobs(get('IMGSRV_JOBS'), (kind) => int(`IMGSRV_JOB_CONCURRENCY_${kind.toUpperCase()}` as Setting, 1, 64, int('IMGSRV_JOB_CONCURRENCY', 1, 64))),
     logLevel,
     failpoints: (get('IMGSRV_FAILPOINTS') ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };
@@ -98,6 +114,14 @@ export function loadConfig(env: Env = process.env): Config {
 /** IMGSRV_* names in the environment that the server does not know (likely typos). */
 export const unknownSettings = (env: Env = process.env): string[] =>
   Object.keys(env).filter((k) => k.startsWith('IMGSRV_') && !KNOWN.has(k));
+
+function parseJobs(raw: string, concurrency: (kind: JobKindName) => number): Config['jobs'] {
+  const kinds = raw.split(',').map((k) => k.trim()).filter(Boolean);
+  for (const kind of kinds) {
+    if (!(JOB_KIND_NAMES as readonly string[]).includes(kind)) throw new ConfigError(`IMGSRV_JOBS names ${JSON.stringify(kind)}, which is not one of ${JOB_KIND_NAMES.join(', ')}`);
+  }
+  return [...new Set(kinds as JobKindName[])].map((kind) => ({ kind, concurrency: concurrency(kind) }));
+}
 
 function parseDatabaseUrl(raw: string | undefined, dataDir: string): Config['database'] {
   if (raw === undefined) return { kind: 'sqlite', file: resolve(dataDir, 'metadata.sqlite') };

@@ -40,9 +40,6 @@ export interface PublishJob {
   steps: PublishStep[];
 }
 
-/** The durable-job kind that drives publish jobs. */
-export const PUBLISH_JOB = 'publish';
-
 /**
  * What the Incus projection needs of an eligible artifact, computed once at publish time so
  * building the feed never reads blob bytes.

@@ -1,14 +1,13 @@
+import { INGEST_JOB } from '../domain/job.ts';
 import type { IngestService } from '../services/ingest.ts';
-import { INGEST_JOB } from '../services/ingest.ts';
 import type { JobHandler } from './runner.ts';
 
-/** The CAS-promotion worker: runs `IngestService.ingest` for the job's upload session. */
-export function ingestJob(ingest: IngestService): JobHandler {
-  const uploadId = (payload: Record<string, unknown>) => String(payload.upload_id);
+/** The CAS ingest worker: verifies and commits the job's upload session (`IngestService.ingest`). */
+export function ingestJob(ingest: IngestService): JobHandler<{ uploadId: string }> {
   return {
     kind: INGEST_JOB,
     maxAttempts: 8,
-    run: (job, signal) => ingest.ingest(uploadId(job.payload), signal),
-    giveUp: (job, error) => ingest.giveUp(uploadId(job.payload), error),
+    run: ({ uploadId }, { signal }) => ingest.ingest(uploadId, signal),
+    giveUp: ({ uploadId }, error) => ingest.giveUp(uploadId, error),
   };
 }

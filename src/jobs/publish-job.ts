@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { isDomainError } from '../domain/errors.ts';
-import { PUBLISH_JOB } from '../domain/publish.ts';
+import { PUBLISH_JOB } from '../domain/job.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { PublishDriver } from '../store/catalog-repository.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
@@ -27,17 +27,15 @@ export interface PublishJobDeps extends StepDeps {
  * Transient (`unavailable`) and unexpected errors are retried by the runner first; when it
  * gives up, the step fails with a fixed reason and the details go to the log.
  */
-export function publishJob(deps: PublishJobDeps): JobHandler {
+export function publishJob(deps: PublishJobDeps): JobHandler<{ publishJobId: string }> {
   const { store, clock, log } = deps;
-  const publishJobId = (payload: Record<string, unknown>) => String(payload.publish_job_id);
-
   return {
     kind: PUBLISH_JOB,
     maxAttempts: 5,
 
-    async run(job, signal) {
+    async run({ publishJobId }, { job, signal }) {
       const driver: PublishDriver = { jobId: job.id, owner: job.leaseOwner ?? '' };
-      const current = await store.getPublishJob(publishJobId(job.payload));
+      const current = await store.getPublishJob(publishJobId);
       if (!current || current.state === 'succeeded' || current.state === 'failed') return;
       const superseded = () => log.warn({ publishJobId: current.id, durableJobId: job.id }, 'publish job is driven elsewhere now; stopping');
       for (const step of current.steps) {
@@ -47,7 +45,7 @@ export function publishJob(deps: PublishJobDeps): JobHandler {
         await deps.failpoint(`publish-${step.name}`);
         let result;
         try {
-          result = await PUBLISH_STEP_HANDLERS[step.name].run(deps, current, signal);
+          result = await PUBLISH_STEP_HANDLERS[step.name].run(deps, { job: current, driver, signal });
         } catch (e) {
           if (!isDomainError(e) || e.kind === 'unavailable' || e.kind === 'internal') throw e;
           log.warn({ publishJobId: current.id, step: step.name, reason: e.detail }, 'publish step failed');
@@ -58,14 +56,14 @@ export function publishJob(deps: PublishJobDeps): JobHandler {
         signal.throwIfAborted();
         const recorded = result.publishes
           ? await store.finalizePublish({ jobId: current.id, driver, now: clock.now() })
-          : await store.finishStep({ jobId: current.id, step: step.name, outcome: result.outcome, incusIndex: result.incusIndex, driver, now: clock.now() });
+          : await store.finishStep({ jobId: current.id, step: step.name, outcome: result.outcome, driver, now: clock.now() });
         if (!recorded) return superseded();
         if (result.publishes) log.info({ publishJobId: current.id, image: current.imageName, version: current.version }, 'version published');
       }
     },
 
-    async giveUp(job, error) {
-      const current = await store.getPublishJob(publishJobId(job.payload));
+    async giveUp({ publishJobId }, error, job) {
+      const current = await store.getPublishJob(publishJobId);
       const step = current?.steps.find((s) => s.state === 'running') ?? current?.steps.find((s) => s.state !== 'succeeded' && s.state !== 'skipped');
       if (!current || !step) return;
       log.error({ publishJobId: current.id, step: step.name, error }, 'publish step gave up after repeated errors');

@@ -147,7 +147,13 @@ export async function startServer(opts: ServerOptions = {}): Promise<ServerHandl
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
+      // A server parked at a failpoint (or otherwise stuck) must not hold the test run forever.
+      const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(force);
+      }
     },
   };
 }

@@ -212,8 +212,9 @@ export function describeCatalogCases(store: () => MetadataStore): void {
       assert.equal(await store().startStep({ jobId, step: 'incus_index', driver, now: at(7) }), false, 'the first driver was superseded by the retry');
       await store().startStep({ jobId, step: 'incus_index', driver: second, now: at(7) });
       const entry = { artifactId: (await store().listArtifacts(v.id))[0]!.id, combinedSha256: 'ab'.repeat(32), architecture: 'x86_64', creationDate: 1795400000, properties: { os: 'Debian' } };
-      assert.equal(await store().finishStep({ jobId, step: 'incus_index', outcome: 'succeeded', incusIndex: [entry], driver: second, now: at(8) }), true);
-      assert.deepEqual(await store().getIncusIndex([entry.artifactId]), [entry], 'the step result is stored with its success');
+      assert.equal(await store().putIncusIndex({ entries: [entry], jobId, driver: second, now: at(8) }), true);
+      assert.equal(await store().finishStep({ jobId, step: 'incus_index', outcome: 'succeeded', driver: second, now: at(8) }), true);
+      assert.deepEqual(await store().getIncusIndex([entry.artifactId]), [entry], 'the step result is stored');
       await store().startStep({ jobId, step: 'finalize_publish', driver: second, now: at(9) });
       assert.equal(await store().finalizePublish({ jobId, driver: second, now: at(10) }), true);
       job = (await store().getPublishJob(jobId))!;
@@ -232,6 +233,7 @@ export function describeCatalogCases(store: () => MetadataStore): void {
       assert.equal(await store().finishStep({ jobId, step: 'validate_catalog', outcome: 'succeeded', driver: stale, now: at(3) }), false);
       assert.equal(await store().failStep({ jobId, step: 'validate_catalog', reason: 'x', driver: stale, now: at(3) }), false);
       assert.equal(await store().finalizePublish({ jobId, driver: stale, now: at(3) }), false);
+      assert.equal(await store().putIncusIndex({ entries: [], jobId, driver: stale, now: at(3) }), false);
       const job = (await store().getPublishJob(jobId))!;
       assert.deepEqual([job.state, job.steps[0]!.state], ['running', 'running']);
       assert.equal((await store().getVersionById(v.id))!.state, 'publishing');
@@ -243,8 +245,8 @@ export function describeCatalogCases(store: () => MetadataStore): void {
       const { v, a } = await draft();
       const { jobId, driver } = await startAndClaim(v.id, at(1));
       const entry = { artifactId: a.id, combinedSha256: 'ab'.repeat(32), architecture: 'x86_64', creationDate: 1795400000, properties: { os: 'Debian', release: 'bookworm' } };
-      await store().finishStep({ jobId, step: 'incus_index', outcome: 'succeeded', incusIndex: [entry], driver, now: at(2) });
-      await store().finishStep({ jobId, step: 'incus_index', outcome: 'succeeded', incusIndex: [{ ...entry, combinedSha256: 'cd'.repeat(32) }], driver, now: at(3) });
+      await store().putIncusIndex({ entries: [entry], jobId, driver, now: at(2) });
+      await store().putIncusIndex({ entries: [{ ...entry, combinedSha256: 'cd'.repeat(32) }], jobId, driver, now: at(3) });
       assert.deepEqual(await store().getIncusIndex([a.id, randomUUID()]), [{ ...entry, combinedSha256: 'cd'.repeat(32) }]);
       assert.deepEqual(await store().getIncusIndex([]), []);
       await release(driver, at(4));

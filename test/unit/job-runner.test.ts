@@ -2,15 +2,19 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
-import type { Job } from '../../src/domain/job.ts';
+import { INGEST_JOB, type JobKind } from '../../src/domain/job.ts';
 import { currentOwner } from '../../src/jobs/owner.ts';
-import { createJobRunner, type JobHandler } from '../../src/jobs/runner.ts';
+import { createJobRunner, type JobHandler, type JobRunner } from '../../src/jobs/runner.ts';
 import { systemClock } from '../../src/lib/clock.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
 import { makeDataDir, removeDir } from '../helpers/server.ts';
 import { openTestStore } from '../helpers/store.ts';
 
 const log = pino({ level: 'silent' });
+
+/** A kind for tests, whose payload is an empty object. */
+const TEST: JobKind<Record<string, never>> = { kind: 'test', encode: (p) => p, decode: () => ({}) };
+type TestHandler = JobHandler<Record<string, never>>;
 
 async function until(check: () => Promise<boolean>, timeoutMs = 5000) {
   const deadline = Date.now() + timeoutMs;
@@ -27,12 +31,18 @@ describe('job runner', () => {
     dir = await makeDataDir();
     store = await openTestStore(dir);
   });
+  // Every runner a test starts is stopped, whatever the test did: a failed test must not leave a loop running.
+  let runners: JobRunner[] = [];
   afterEach(async () => {
+    await Promise.all(runners.map((r) => r.stop()));
+    runners = [];
     await store.close();
     await removeDir(dir);
   });
 
-  const runner = (handler: JobHandler, leaseMs = 2000) => createJobRunner({ store, handlers: [handler], leaseMs, pollMs: 20, concurrency: 2, clock: systemClock, log });
+  const track = (r: JobRunner) => (runners.push(r), r);
+  const runner = (handler: TestHandler, leaseMs = 2000, concurrency = 2) =>
+    track(createJobRunner({ store, workers: [{ handler, concurrency }], leaseMs, pollMs: 20, clock: systemClock, log }));
   const enqueue = async (kind = 'test') => {
     const id = randomUUID();
     await store.enqueueJob({ id, kind, payload: {}, now: systemClock.now() });
@@ -41,7 +51,7 @@ describe('job runner', () => {
 
   it('runs an enqueued job at once when notified and marks it succeeded', async () => {
     const seen: string[] = [];
-    const r = runner({ kind: 'test', maxAttempts: 3, run: async (job) => void seen.push(job.id), giveUp: async () => {} });
+    const r = runner({ kind: TEST, maxAttempts: 3, run: async (_payload, { job }) => void seen.push(job.id), giveUp: async () => {} });
     await r.start();
     const id = await enqueue();
     r.notify();
@@ -54,13 +64,13 @@ describe('job runner', () => {
     let runs = 0;
     const gaveUp: string[] = [];
     const r = runner({
-      kind: 'test',
+      kind: TEST,
       maxAttempts: 2,
       run: async () => {
         runs++;
         throw new Error('disk on fire');
       },
-      giveUp: async (job, error) => void gaveUp.push(`${job.id}: ${error}`),
+      giveUp: async (_payload, error, job) => void gaveUp.push(`${job.id}: ${error}`),
     });
     await r.start();
     const id = await enqueue();
@@ -74,10 +84,10 @@ describe('job runner', () => {
 
   it('lets another runner take a job whose lease lapsed, and aborts the first', async () => {
     let firstAborted = false;
-    const stuck: JobHandler = {
-      kind: 'test',
+    const stuck: TestHandler = {
+      kind: TEST,
       maxAttempts: 5,
-      run: (_job: Job, signal: AbortSignal) =>
+      run: (_payload, { signal }) =>
         new Promise<void>((_, reject) => {
           signal.addEventListener('abort', () => {
             firstAborted = true;
@@ -90,14 +100,14 @@ describe('job runner', () => {
     // A lease shorter than the renewal interval lapses: simulate a frozen process by claiming with a short lease.
     const claimed = await store.claimJob({ kinds: ['test'], owner: 'frozen', leaseMs: 50, now: systemClock.now() });
     assert.equal(claimed?.id, id);
-    const taker = runner({ kind: 'test', maxAttempts: 5, run: async () => {}, giveUp: async () => {} });
+    const taker = runner({ kind: TEST, maxAttempts: 5, run: async () => {}, giveUp: async () => {} });
     await taker.start();
     await until(async () => (await store.getJob(id))?.state === 'succeeded');
     await taker.stop();
     assert.equal((await store.getJob(id))?.attempts, 2);
     // The runner whose lease was taken notices at its next renewal and aborts its handler.
     const again = await enqueue();
-    const slow = runner(stuck, 90);
+    const slow = runner(stuck, 300);
     await slow.start();
     await until(async () => (await store.getJob(again))?.state === 'running');
     await store.releaseLeases({ owner: (await store.getJob(again))!.leaseOwner!, now: systemClock.now() });
@@ -114,7 +124,7 @@ describe('job runner', () => {
     await store.claimJob({ kinds: ['test'], owner: deadOwner, leaseMs: 3_600_000, now: systemClock.now() });
     const liveElsewhere = await enqueue('other');
     await store.claimJob({ kinds: ['other'], owner: 'another-host:1:cafe', leaseMs: 3_600_000, now: systemClock.now() });
-    const r = runner({ kind: 'test', maxAttempts: 3, run: async () => {}, giveUp: async () => {} });
+    const r = runner({ kind: TEST, maxAttempts: 3, run: async () => {}, giveUp: async () => {} });
     await r.start();
     try {
       await until(async () => (await store.getJob(id))?.state === 'succeeded');
@@ -130,9 +140,9 @@ describe('job runner', () => {
     let aborted = false;
     const r = runner(
       {
-        kind: 'test',
+        kind: TEST,
         maxAttempts: 1,
-        run: (_job, signal) =>
+        run: (_payload, { signal }) =>
           new Promise((_, reject) =>
             signal.addEventListener('abort', () => {
               aborted = true;
@@ -165,15 +175,8 @@ describe('job runner', () => {
   it('stops a handler whose lease cannot be renewed for longer than the lease', async () => {
     let aborted = false;
     const failing = { ...store, renewJobLease: async () => Promise.reject(new Error('database is locked')) };
-    const r = createJobRunner({
-      store: failing,
-      handlers: [{ kind: 'test', maxAttempts: 5, run: (_job, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => ((aborted = true), reject(signal.reason as Error)))), giveUp: async () => {} }],
-      leaseMs: 120,
-      pollMs: 20,
-      concurrency: 1,
-      clock: systemClock,
-      log,
-    });
+    const handler: TestHandler = { kind: TEST, maxAttempts: 5, run: (_payload, { signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => ((aborted = true), reject(signal.reason as Error)))), giveUp: async () => {} };
+    const r = track(createJobRunner({ store: failing, workers: [{ handler, concurrency: 1 }], leaseMs: 120, pollMs: 20, clock: systemClock, log }));
     const id = await enqueue();
     await r.start();
     try {
@@ -188,9 +191,9 @@ describe('job runner', () => {
   it('puts running jobs back in the queue at shutdown', async () => {
     let started = false;
     const r = runner({
-      kind: 'test',
+      kind: TEST,
       maxAttempts: 3,
-      run: (_job, signal) =>
+      run: (_payload, { signal }) =>
         new Promise((_, reject) => {
           started = true;
           signal.addEventListener('abort', () => reject(signal.reason as Error));
@@ -206,6 +209,51 @@ describe('job runner', () => {
     assert.equal(job.state, 'queued');
     assert.equal(job.leaseOwner, undefined);
     assert.equal(job.lastError, 'interrupted by shutdown');
+  });
+
+  it('runs each kind at its own concurrency, so a slow kind never holds up another', async () => {
+    const other: JobKind<Record<string, never>> = { ...TEST, kind: 'other' };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let slowRunning = 0;
+    let fastDone = 0;
+    const slow: TestHandler = { kind: TEST, maxAttempts: 1, run: async () => void (slowRunning++, await gate), giveUp: async () => {} };
+    const fast: JobHandler<Record<string, never>> = { kind: other, maxAttempts: 1, run: async () => void fastDone++, giveUp: async () => {} };
+    const r = track(createJobRunner({ store, workers: [{ handler: slow, concurrency: 1 }, { handler: fast, concurrency: 1 }], leaseMs: 5000, pollMs: 20, clock: systemClock, log }));
+    const slowIds = [await enqueue(), await enqueue(), await enqueue()];
+    const fastIds = [await enqueue('other'), await enqueue('other'), await enqueue('other')];
+    await r.start();
+    await until(async () => fastDone === 3);
+    assert.equal(slowRunning, 1, 'one slow job at a time');
+    assert.equal((await Promise.all(slowIds.map((id) => store.getJob(id)))).filter((j) => j?.state === 'queued').length, 2);
+    release();
+    await until(async () => (await Promise.all(slowIds.map((id) => store.getJob(id)))).every((j) => j?.state === 'succeeded'));
+    assert.ok((await Promise.all(fastIds.map((id) => store.getJob(id)))).every((j) => j?.state === 'succeeded'));
+  });
+
+  it('fails a job whose payload its kind cannot read, at once and without running it', async () => {
+    let ran = false;
+    const strict: JobHandler<{ uploadId: string }> = { kind: INGEST_JOB, maxAttempts: 5, run: async () => void (ran = true), giveUp: async () => {} };
+    const r = track(createJobRunner({ store, workers: [{ handler: strict, concurrency: 1 }], leaseMs: 5000, pollMs: 20, clock: systemClock, log }));
+    const id = await enqueue('ingest');
+    await r.start();
+    await until(async () => (await store.getJob(id))?.state === 'failed');
+    assert.equal(ran, false);
+    assert.equal((await store.getJob(id))?.attempts, 1);
+    assert.match((await store.getJob(id))!.lastError!, /upload_id/);
+  });
+
+  it('stops without waiting forever for a handler that ignores its abort', async () => {
+    let started = false;
+    const deaf: TestHandler = { kind: TEST, maxAttempts: 3, run: () => new Promise<void>(() => void (started = true)), giveUp: async () => {} };
+    const r = track(createJobRunner({ store, workers: [{ handler: deaf, concurrency: 1 }], leaseMs: 5000, pollMs: 20, clock: systemClock, log, stopGraceMs: 200 }));
+    const id = await enqueue();
+    await r.start();
+    await until(async () => started);
+    const begun = Date.now();
+    await r.stop();
+    assert.ok(Date.now() - begun < 2000);
+    await store.releaseLeases({ owner: (await store.getJob(id))!.leaseOwner!, now: systemClock.now() });
   });
 });
 

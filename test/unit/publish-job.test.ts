@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { createFsBlobStore } from '../../src/blobs/fs/fs-blob-store.ts';
+import { createCas } from '../../src/blobs/cas.ts';
+import { createFsDriver } from '../../src/blobs/fs/fs-driver.ts';
 import { PUBLISH_STEPS, type PublishStepName } from '../../src/domain/publish.ts';
 import { publishJob } from '../../src/jobs/publish-job.ts';
 import { createJobRunner } from '../../src/jobs/runner.ts';
@@ -47,8 +48,8 @@ describe('publish job driver', () => {
     const stepIds = Object.fromEntries(PUBLISH_STEPS.map((s) => [s, randomUUID()])) as Record<PublishStepName, string>;
     await store.startPublish({ versionId, jobId: publishJobId, stepIds, queue: { id: randomUUID(), kind: 'publish', payload: { publish_job_id: publishJobId } }, now });
 
-    const blobs = await createFsBlobStore({ root: join(dir, 'blobs') });
-    const runner = createJobRunner({ store, handlers: [publishJob({ store, blobs, clock: systemClock, log, failpoint: async () => {} })], leaseMs: 5000, pollMs: 20, concurrency: 2, clock: systemClock, log });
+    const blobs = createCas(await createFsDriver({ root: join(dir, 'blobs') }));
+    const runner = createJobRunner({ store, workers: [{ handler: publishJob({ store, blobs, clock: systemClock, log, failpoint: async () => {} }), concurrency: 2 }], leaseMs: 5000, pollMs: 20, clock: systemClock, log });
     await runner.start();
     try {
       const deadline = Date.now() + 5000;

@@ -13,7 +13,7 @@ import type { PublishStepHandler } from './step.ts';
  */
 export const incusIndex: PublishStepHandler = {
   name: 'incus_index',
-  async run({ store, blobs }, job, signal) {
+  async run({ store, blobs, clock }, { job, driver, signal }) {
     const artifacts = await store.listArtifacts(job.versionId);
     const attachments = await store.listAttachments(artifacts.map((a) => a.id));
     const eligible = artifacts.flatMap((artifact) => {
@@ -28,6 +28,7 @@ export const incusIndex: PublishStepHandler = {
       await hashBlobs(combined, blobs, [metadata.blobDigest, artifact.primaryBlobDigest], signal);
       incusIndex.push({ artifactId: artifact.id, combinedSha256: combined.digest('hex'), ...facts });
     }
-    return { outcome: 'succeeded', incusIndex };
+    await store.putIncusIndex({ entries: incusIndex, driver, jobId: job.id, now: clock.now() });
+    return { outcome: 'succeeded' };
   },
 };

@@ -1,32 +1,38 @@
 import type { Logger } from 'pino';
-import type { BlobStore } from '../../blobs/blob-store.ts';
-import type { IncusIndexEntry, PublishJob, PublishStepName } from '../../domain/publish.ts';
+import type { Cas } from '../../blobs/cas.ts';
+import type { PublishJob, PublishStepName } from '../../domain/publish.ts';
 import type { Clock } from '../../lib/clock.ts';
+import type { PublishDriver } from '../../store/catalog-repository.ts';
 import type { MetadataStore } from '../../store/metadata-store.ts';
 
 export interface StepDeps {
-  store: Pick<MetadataStore, 'listArtifacts' | 'listAttachments' | 'getBlob'>;
-  blobs: Pick<BlobStore, 'open'>;
+  store: Pick<MetadataStore, 'listArtifacts' | 'listAttachments' | 'getBlob' | 'putIncusIndex'>;
+  blobs: Pick<Cas, 'open'>;
   clock: Clock;
   log: Logger;
 }
 
-/** What a step achieved; the job driver records it in the same transaction as the step's success. */
+/** What a step achieved; the job driver records it. */
 export interface StepResult {
   outcome: 'succeeded' | 'skipped';
-  /** Entries for the Incus feed (incus_index). */
-  incusIndex?: IncusIndexEntry[];
   /** Recording this step's success publishes the version (finalize_publish). */
   publishes?: true;
 }
 
+/** The publish job a step works for, who drives it, and when to stop. */
+export interface StepContext {
+  job: PublishJob;
+  driver: PublishDriver;
+  signal: AbortSignal;
+}
+
 /**
- * One blocking step of a publish job. `run` computes and returns its result without writing
- * progress, so it can run again after a crash. A `DomainError` it throws fails the job with
+ * One blocking step of a publish job. `run` never writes progress, and what it stores of its
+ * results it stores idempotently (under the driver's lease), so it can run again after a crash. A `DomainError` it throws fails the job with
  * that reason (`invalid` for a verdict on the content, `not_found` for bytes missing from
  * storage, ...), except `unavailable`, which the runner retries like any unexpected error.
  */
 export interface PublishStepHandler {
   name: PublishStepName;
-  run(deps: StepDeps, job: PublishJob, signal: AbortSignal): Promise<StepResult>;
+  run(deps: StepDeps, context: StepContext): Promise<StepResult>;
 }

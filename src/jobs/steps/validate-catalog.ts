@@ -9,7 +9,7 @@ import type { PublishStepHandler } from './step.ts';
  */
 export const validateCatalog: PublishStepHandler = {
   name: 'validate_catalog',
-  async run({ store }, job) {
+  async run({ store }, { job }) {
     const artifacts = await store.listArtifacts(job.versionId);
     if (artifacts.length === 0) throw new DomainError('invalid', 'version_empty', `version ${job.version} has no artifact`);
     const attachments = await store.listAttachments(artifacts.map((a) => a.id));
