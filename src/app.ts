@@ -54,6 +54,8 @@ export interface App {
   serve(): Promise<{ url: string; jobs: string[]; bootstrap: { created: boolean; renewed: boolean; plaintext?: string } }>;
   /** `imgsrv worker`: only the configured jobs and the sweeper, no HTTP (e.g. image builds on their own machines). */
   work(): Promise<{ jobs: string[] }>;
+  /** Runs one sweep now (expiry of abandoned uploads, removal of finished sessions' parts), as the sweeper does periodically. */
+  sweep(): Promise<void>;
   /** Stops accepting requests, releases running jobs, closes the store. Idempotent. */
   stop(): Promise<void>;
 }
@@ -176,6 +178,9 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
       await runner.start();
       sweeper.start();
       return { jobs: runner.kinds };
+    },
+    async sweep() {
+      await ingest.sweep();
     },
     stop() {
       stopped ??= (async () => {

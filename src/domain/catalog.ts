@@ -73,6 +73,11 @@ export interface Manifest {
   artifacts: { artifact: Artifact; attachments: Attachment[] }[];
 }
 
+/** Each artifact with its attachments, in the order given: the one place they are grouped. */
+export function groupAttachments(artifacts: readonly Artifact[], attachments: readonly Attachment[]): Manifest['artifacts'] {
+  return artifacts.map((artifact) => ({ artifact, attachments: attachments.filter((x) => x.artifactId === artifact.id) }));
+}
+
 /** "Nothing in a version can change once it is no longer a draft." */
 export function assertDraft(v: Pick<ImageVersion, 'version' | 'state'>): void {
   if (v.state !== 'draft') {

@@ -1,5 +1,5 @@
 import type { Principal } from '../domain/auth.ts';
-import type { Image, ImageVersion, Manifest } from '../domain/catalog.ts';
+import { groupAttachments, type Image, type ImageVersion, type Manifest } from '../domain/catalog.ts';
 import type { AuditLog } from './audit.ts';
 import { DomainError } from '../domain/errors.ts';
 import { onConflict } from './conflict.ts';
@@ -53,7 +53,7 @@ export function createCatalogService(deps: CatalogServiceDeps) {
   async function manifest(img: Image, v: ImageVersion): Promise<Manifest> {
     const artifacts = await store.listArtifacts(v.id);
     const attachments = await store.listAttachments(artifacts.map((a) => a.id));
-    return { image: img, version: v, artifacts: artifacts.map((artifact) => ({ artifact, attachments: attachments.filter((x) => x.artifactId === artifact.id) })) };
+    return { image: img, version: v, artifacts: groupAttachments(artifacts, attachments) };
   }
 
   return {

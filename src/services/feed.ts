@@ -25,7 +25,7 @@ interface Built {
  * deterministic and Last-Modified is the time of the change, so every instance also sends the
  * same validators.
  */
-export function createFeedService(deps: Pick<ServiceDeps, 'clock' | 'log'> & { store: Pick<MetadataStore, 'feedSnapshot' | 'feedRevision'> }) {
+export function createFeedService(deps: Pick<ServiceDeps, 'clock' | 'log'> & { store: Pick<MetadataStore, 'feedSnapshot' | 'catalogRevision'> }) {
   let cache: Built | undefined;
   let building: { revision: number; done: Promise<Built> } | undefined;
 
@@ -48,7 +48,7 @@ export function createFeedService(deps: Pick<ServiceDeps, 'clock' | 'log'> & { s
 
   return {
     async document(which: 'index' | 'images'): Promise<FeedDocument> {
-      const { revision, changedAt } = await deps.store.feedRevision();
+      const { revision, changedAt } = await deps.store.catalogRevision();
       if (cache && cache.revision >= revision) return cache[which];
       // A build for an older revision does not answer a request that saw this one.
       if (building?.revision !== revision) {

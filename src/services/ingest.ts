@@ -16,7 +16,7 @@ export interface IngestDeps extends Pick<ServiceDeps, 'clock' | 'log'> {
 
 export type IngestService = ReturnType<typeof createIngestService>;
 
-/** CAS promotion (completed → ingesting → ready | failed) and expiry of abandoned sessions. */
+/** CAS ingest (completed → ingesting → ready | failed) and expiry of abandoned sessions. */
 export function createIngestService(deps: IngestDeps) {
   const { store, blobs, clock, log } = deps;
 

@@ -63,7 +63,7 @@ export interface FeedRepository {
    * created, moved or deleted), written in the same transaction as the change, and the time of
    * the last one. Cheap: read on every feed request to decide whether to rebuild.
    */
-  feedRevision(): Promise<{ revision: number; changedAt: Date }>;
+  catalogRevision(): Promise<{ revision: number; changedAt: Date }>;
 }
 
 /**

@@ -32,7 +32,7 @@ async function leftovers(dataDir: string): Promise<string[]> {
 
 const blobFile = (dataDir: string, digest: string) => join(dataDir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
 
-describe('SIGKILL during promotion leaves no partial blob and the upload completes after restart', () => {
+describe('SIGKILL during the ingest commit leaves no partial blob and the upload completes after restart', () => {
   for (const failpoint of ['ingest-started', 'blob-commit-before', 'blob-commit-after', 'ingest-before-ready']) {
     for (const [parts, placed] of [[1, false], [3, false], [3, true]] as const) {
       it(`killed at ${failpoint}, ${parts} part(s)${placed ? ' written in place' : ''}`, async () => {
@@ -73,7 +73,7 @@ describe('SIGKILL during promotion leaves no partial blob and the upload complet
       const bytes = random(128 * 1024 * 1024);
       const { id, listed } = await beginAndPut(api, bytes, 4);
       await api.post(`/v1/uploads/${id}/complete`, { parts: listed });
-      for (let state = ''; state !== 'ingesting'; state = (await api.get(`/v1/uploads/${id}`)).json.state) assert.notEqual(state, 'ready', 'promotion finished before the kill');
+      for (let state = ''; state !== 'ingesting'; state = (await api.get(`/v1/uploads/${id}`)).json.state) assert.notEqual(state, 'ready', 'the commit finished before the kill');
       await server.kill();
       server = await startServer({ dataDir, token: server.token });
       const restarted = apiClient(server);
@@ -106,7 +106,7 @@ describe('a blob file without its record (crash between rename and commit)', () 
       await api.post(`/v1/uploads/${liar.json.id}/complete`, { parts: [{ number: 1, etag: put.json.etag, size_bytes: 5 }] });
       const failed = await waitForUpload(api, liar.json.id);
       assert.equal(failed.state, 'failed');
-      assert.match(failed.failure_reason, /is stored with 1000 bytes, not the 5 this upload expects/);
+      assert.match(failed.failure_reason ?? '', /is stored with 1000 bytes, not the 5 this upload expects/);
       await server.kill();
 
       server = await startServer({ dataDir, token: server.token });

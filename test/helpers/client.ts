@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { Contract, Operation } from '../../src/http/v1/contract.ts';
+import { createImgsrvClient } from '../../src/client/operations.ts';
 import { servedContract } from './contract.ts';
 
 /**
@@ -116,6 +117,9 @@ export function apiClient(base: { url: string; token: string; ca?: string }) {
     return result;
   };
   return {
+    base,
+    /** The project's typed client (src/client) on this server, every response checked against the contract. */
+    client: () => createImgsrvClient({ baseUrl: base.url, token: base.token, fetch: contractFetch(send) }),
     request,
     get: (path: string, opts?: RequestOptions) => request('GET', path, opts),
     head: (path: string, opts?: RequestOptions) => request('HEAD', path, opts),
@@ -126,6 +130,19 @@ export function apiClient(base: { url: string; token: string; ca?: string }) {
 }
 
 export type ApiClient = ReturnType<typeof apiClient>;
+
+/** fetch whose every response is checked against the contract, as `apiClient`'s are. */
+export function contractFetch(send: typeof fetch = fetch): typeof fetch {
+  return (async (input: string | URL | Request, init?: RequestInit) => {
+    const res = await send(input, init);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const type = res.headers.get('content-type') ?? '';
+    const json = /json/.test(type) && bytes.length > 0 ? JSON.parse(bytes.toString('utf8')) : undefined;
+    const url = new URL(String(input instanceof Request ? input.url : input));
+    assertMatchesContract(init?.method ?? 'GET', url.pathname, { status: res.status, headers: res.headers, json, bytes });
+    return new Response(res.status === 204 || res.status === 304 ? null : bytes, { status: res.status, headers: res.headers });
+  }) as typeof fetch;
+}
 
 /** fetch that trusts exactly one CA certificate. */
 export function pinnedFetch(ca: string): typeof fetch {

@@ -11,7 +11,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Rebuilds dist/main.mjs when any source file is newer, so tests always run what `npm start` runs. */
 let bundleChecked = false;
-async function ensureBundle(): Promise<string> {
+export async function ensureBundle(): Promise<string> {
   const { build, BUNDLE } = (await import('../../scripts/build.mjs')) as { build: () => void; BUNDLE: string };
   if (bundleChecked) return BUNDLE;
   const newest = (dir: string): number =>

@@ -110,7 +110,7 @@ describe('several instances on one PostgreSQL database and one data dir', () => 
     });
   }
 
-  it('ends two instances promoting the same digest at once with one intact blob', async () => {
+  it('ends two instances committing the same digest at once with one intact blob', async () => {
     const bytes = random(5 * 1024 * 1024);
     const [fromA, fromB] = await Promise.all([uploadBytes(a, bytes, { parts: 2 }), uploadBytes(b, bytes, { parts: 3 })]);
     assert.equal(fromA.digest, fromB.digest);

@@ -3,7 +3,7 @@ import { INCUS_METADATA_ATTACHMENT } from '../../domain/catalog.ts';
 import type { IncusIndexEntry } from '../../domain/publish.ts';
 import { hashBlobs } from '../../services/blob-bytes.ts';
 import { inspectIncusMetadata } from '../../services/incus-metadata.ts';
-import type { PublishStepHandler } from './step.ts';
+import { versionContents, type PublishStepHandler } from './step.ts';
 
 /**
  * `incus_index`: for every eligible artifact (a qcow2 with an `incus.tar.xz` attachment),
@@ -14,10 +14,8 @@ import type { PublishStepHandler } from './step.ts';
 export const incusIndex: PublishStepHandler = {
   name: 'incus_index',
   async run({ store, blobs, clock }, { job, driver, signal }) {
-    const artifacts = await store.listArtifacts(job.versionId);
-    const attachments = await store.listAttachments(artifacts.map((a) => a.id));
-    const eligible = artifacts.flatMap((artifact) => {
-      const metadata = attachments.find((x) => x.artifactId === artifact.id && x.name === INCUS_METADATA_ATTACHMENT);
+    const eligible = (await versionContents(store, job.versionId)).flatMap(({ artifact, attachments }) => {
+      const metadata = attachments.find((x) => x.name === INCUS_METADATA_ATTACHMENT);
       return artifact.format === 'qcow2' && metadata ? [{ artifact, metadata }] : [];
     });
     if (eligible.length === 0) return { outcome: 'skipped' };

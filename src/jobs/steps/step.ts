@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Cas } from '../../blobs/cas.ts';
+import { groupAttachments, type Manifest } from '../../domain/catalog.ts';
 import type { PublishJob, PublishStepName } from '../../domain/publish.ts';
 import type { Clock } from '../../lib/clock.ts';
 import type { PublishDriver } from '../../store/catalog-repository.ts';
@@ -10,6 +11,12 @@ export interface StepDeps {
   blobs: Pick<Cas, 'open'>;
   clock: Clock;
   log: Logger;
+}
+
+/** The version's artifacts with their attachments. */
+export async function versionContents(store: StepDeps['store'], versionId: string): Promise<Manifest['artifacts']> {
+  const artifacts = await store.listArtifacts(versionId);
+  return groupAttachments(artifacts, await store.listAttachments(artifacts.map((a) => a.id)));
 }
 
 /** What a step achieved; the job driver records it. */

@@ -1,7 +1,7 @@
 import { describeArtifact } from '../../domain/catalog.ts';
 import type { Digest } from '../../domain/digest.ts';
 import { DomainError } from '../../domain/errors.ts';
-import type { PublishStepHandler } from './step.ts';
+import { versionContents, type PublishStepHandler } from './step.ts';
 
 /**
  * `validate_catalog`: "every referenced digest is a ready, trusted blob with the recorded size;
@@ -10,12 +10,11 @@ import type { PublishStepHandler } from './step.ts';
 export const validateCatalog: PublishStepHandler = {
   name: 'validate_catalog',
   async run({ store }, { job }) {
-    const artifacts = await store.listArtifacts(job.versionId);
-    if (artifacts.length === 0) throw new DomainError('invalid', 'version_empty', `version ${job.version} has no artifact`);
-    const attachments = await store.listAttachments(artifacts.map((a) => a.id));
-    const references: { what: string; digest: Digest; size: number }[] = artifacts.flatMap((a) => [
+    const contents = await versionContents(store, job.versionId);
+    if (contents.length === 0) throw new DomainError('invalid', 'version_empty', `version ${job.version} has no artifact`);
+    const references: { what: string; digest: Digest; size: number }[] = contents.flatMap(({ artifact: a, attachments }) => [
       { what: `artifact ${describeArtifact(a)}`, digest: a.primaryBlobDigest, size: a.primaryBlobSize },
-      ...attachments.filter((x) => x.artifactId === a.id).map((x) => ({ what: `attachment ${x.name} of artifact ${describeArtifact(a)}`, digest: x.blobDigest, size: x.blobSize })),
+      ...attachments.map((x) => ({ what: `attachment ${x.name} of artifact ${describeArtifact(a)}`, digest: x.blobDigest, size: x.blobSize })),
     ]);
     for (const ref of references) {
       const blob = await store.getBlob(ref.digest);

@@ -1,16 +1,13 @@
 import type { Alias, Artifact, ArtifactFormat, Attachment, Image, ImageVersion, VersionState } from '../../domain/catalog.ts';
 import type { Digest } from '../../domain/digest.ts';
 import type { IncusIndexEntry, PublishJob, PublishJobState, PublishStep, PublishStepName, PublishStepState } from '../../domain/publish.ts';
+import { compact, date, num, opt, optDate } from './row-values.ts';
 import type { AliasesTable, ArtifactsTable, AttachmentsTable, ImagesTable, ImageVersionsTable, IncusIndexTable, PublishJobsTable, PublishStepsTable } from './schema.ts';
 
 /** Row ↔ domain mapping for the catalog tables; absent columns become absent fields. */
-const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
-const date = (v: number | string): Date => new Date(num(v));
-const compact = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== null)) as T;
-const optDate = (v: number | string | null) => (v === null ? undefined : date(v));
 
 export const imageFromRow = (r: ImagesTable): Image =>
-  compact({ id: r.id, name: r.name, displayName: r.display_name ?? undefined, description: r.description ?? undefined, createdAt: date(r.created_at), updatedAt: date(r.updated_at) });
+  compact({ id: r.id, name: r.name, displayName: opt(r.display_name), description: opt(r.description), createdAt: date(r.created_at), updatedAt: date(r.updated_at) });
 
 export const imageToRow = (i: Image): ImagesTable => ({
   id: i.id,
@@ -103,7 +100,7 @@ export const stepFromRow = (r: PublishStepsTable): PublishStep =>
     attemptCount: num(r.attempt_count),
     startedAt: optDate(r.started_at),
     finishedAt: optDate(r.finished_at),
-    failureMessage: r.failure_message ?? undefined,
+    failureMessage: opt(r.failure_message),
     createdAt: date(r.created_at),
     updatedAt: date(r.updated_at),
   });
@@ -117,8 +114,8 @@ export const publishJobFromRow = (r: PublishJobsTable & { image_name: string; ve
     state: r.state as PublishJobState,
     startedAt: optDate(r.started_at),
     finishedAt: optDate(r.finished_at),
-    failedStep: (r.failed_step ?? undefined) as PublishStepName | undefined,
-    reason: r.reason ?? undefined,
+    failedStep: opt(r.failed_step) as PublishStepName | undefined,
+    reason: opt(r.reason),
     createdAt: date(r.created_at),
     updatedAt: date(r.updated_at),
     steps,

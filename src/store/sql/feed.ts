@@ -61,7 +61,7 @@ export function sqlFeed(a: SqlAdapter): FeedRepository {
       };
     },
 
-    async feedRevision() {
+    async catalogRevision() {
       const r = await db.selectFrom('catalog_revision').select(['revision', 'changed_at']).where('id', '=', 1).executeTakeFirstOrThrow();
       return { revision: Number(r.revision), changedAt: new Date(Number(r.changed_at)) };
     },

@@ -3,26 +3,21 @@ import type { BlobRecord } from '../../domain/blob.ts';
 import type { Digest } from '../../domain/digest.ts';
 import type { Job, JobState, NewJob } from '../../domain/job.ts';
 import type { UploadPart, UploadSession, UploadState } from '../../domain/upload.ts';
+import { compact, date, num, opt, optDate, optNum } from './row-values.ts';
 import type { ApiTokensTable, BlobsTable, JobsTable, PrincipalsTable, UploadPartsTable, UploadsTable } from './schema.ts';
 
-/** Row ↔ domain mapping. Numbers may arrive as strings from some drivers (bigint). */
-const num = (v: number | string): number => (typeof v === 'number' ? v : Number(v));
-const date = (v: number | string): Date => new Date(num(v));
-const optDate = (v: number | string | null): Date | undefined => (v === null ? undefined : date(v));
-const opt = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
-/** Drops keys whose value is undefined, so absent columns are absent fields. */
-const compact = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+/** Row ↔ domain mapping of the upload, blob, job and auth tables. */
 
 export const uploadFromRow = (r: UploadsTable): UploadSession =>
   compact({
   id: r.id,
   expectedDigest: opt(r.expected_digest) as Digest | undefined,
-  expectedSize: r.expected_size === null ? undefined : num(r.expected_size),
+  expectedSize: optNum(r.expected_size),
   state: r.state as UploadState,
   mediaTypeHint: opt(r.media_type_hint),
   filenameHint: opt(r.filename_hint),
-  partSize: r.part_size === null ? undefined : num(r.part_size),
-  slotSize: r.slot_size === null ? undefined : num(r.slot_size),
+  partSize: optNum(r.part_size),
+  slotSize: optNum(r.slot_size),
   failureReason: opt(r.failure_reason),
   revision: num(r.revision),
   expiresAt: date(r.expires_at),
@@ -55,7 +50,7 @@ export const partFromRow = (r: Pick<UploadPartsTable, (typeof PART_COLUMNS)[numb
     size: num(r.size),
     etag: r.etag,
     key: r.storage_key,
-    offset: r.placed_offset === null ? undefined : num(r.placed_offset),
+    offset: optNum(r.placed_offset),
   });
 
 export const blobFromRow = (r: BlobsTable): BlobRecord => ({
