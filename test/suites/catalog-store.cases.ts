@@ -148,18 +148,18 @@ export function describeCatalogCases(store: () => MetadataStore): void {
 
   describe('feed revision', () => {
     it('grows with every publication and alias change, at the time of the change, even within one millisecond', async () => {
-      const start = await store().feedRevision();
+      const start = await store().catalogRevision();
       assert.deepEqual(start, { revision: 0, changedAt: new Date(0) });
       const { img, v } = await draft();
-      assert.deepEqual(await store().feedRevision(), start, 'drafts are not in the feed');
+      assert.deepEqual(await store().catalogRevision(), start, 'drafts are not in the feed');
       await publish(v.id, at(2));
-      assert.deepEqual(await store().feedRevision(), { revision: 1, changedAt: at(2) });
+      assert.deepEqual(await store().catalogRevision(), { revision: 1, changedAt: at(2) });
       await store().putAlias({ id: randomUUID(), imageId: img.id, alias: 'stable', versionId: v.id, now: at(3) });
       await store().putAlias({ id: randomUUID(), imageId: img.id, alias: 'stable', versionId: v.id, now: at(3) });
-      assert.deepEqual(await store().feedRevision(), { revision: 3, changedAt: at(3) });
+      assert.deepEqual(await store().catalogRevision(), { revision: 3, changedAt: at(3) });
       assert.equal(await store().deleteAlias(img.id, 'stable', at(4)), true);
       assert.equal(await store().deleteAlias(img.id, 'stable', at(5)), false);
-      assert.deepEqual(await store().feedRevision(), { revision: 4, changedAt: at(4) });
+      assert.deepEqual(await store().catalogRevision(), { revision: 4, changedAt: at(4) });
     });
   });
 
