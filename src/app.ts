@@ -7,6 +7,7 @@ import { createFsDriver } from './blobs/fs/fs-driver.ts';
 import { isDomainError } from './domain/errors.ts';
 import type { Config, JobKindName } from './config.ts';
 import { createHttpServer } from './http/server.ts';
+import { ociSurface } from './http/oci/surface.ts';
 import { streamsRoutes } from './http/streams/routes.ts';
 import { aliasRoutes } from './http/v1/aliases.ts';
 import { artifactRoutes } from './http/v1/artifacts.ts';
@@ -43,6 +44,11 @@ import { createRuleJudge } from './services/oidc-conditions.ts';
 import { createOidcRuleService } from './services/oidc-rules.ts';
 import { createPublishService } from './services/publish.ts';
 import { createPartWrites } from './services/part-writes.ts';
+import { createRegistryUploads } from './services/registry-uploads.ts';
+import { createRegistryAccess } from './services/registry/access.ts';
+import { createRegistryBlobs } from './services/registry/blobs.ts';
+import { createManifestService } from './services/registry/manifests.ts';
+import { createProjection } from './services/registry/projection.ts';
 import { createUploadService } from './services/uploads.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
 import { openPostgres } from './store/postgres/postgres-adapter.ts';
@@ -69,6 +75,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 /** OIDC verification: issuer requests, clock skew, token age, and caching of discovery and keys. */
 const OIDC = { timeoutMs: 5000, clockToleranceSeconds: 30, maxTokenAgeSeconds: 24 * 3600, discoveryTtlMs: 3600_000, jwksCooldownMs: 30_000, jwksMaxAgeMs: 600_000 };
+/** Lifetime of a registry token from `/v2/token` (clients fetch a new one when it lapses). */
+const REGISTRY_TOKEN_TTL_SECONDS = 300;
 /** Time a provisioning rule's condition may take on one token. */
 const CEL_BUDGET_MS = 100;
 
@@ -121,10 +129,10 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
   const auth = createAuthService({ ...base, oidc });
   const admin = createAuthAdminService({ ...base, audit, maxTokenLifetimeSeconds: config.maxTokenLifetimeSeconds });
   const rules = createOidcRuleService({ ...base, judge, audit, onRulesChanged: () => oidc.forget() });
+  const writes = createPartWrites({ store, clock });
   const uploads = createUploadService({
     ...base,
-    writes: createPartWrites({ store, clock }),
-    ingest,
+    writes,
     uploadTtlMs: config.uploadTtlSeconds * 1000,
     maxPartBytes: config.maxPartBytes,
     onJobEnqueued: () => runner.notify(),
@@ -135,6 +143,11 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
   const aliases = createAliasService({ ...base, audit, catalog });
   const publish = createPublishService({ ...base, audit, catalog, onJobEnqueued: () => runner.notify() });
   const feed = createFeedService(base);
+  const registryUploads = createRegistryUploads({ ...base, writes, ingest, uploadTtlMs: config.uploadTtlSeconds * 1000, maxBlobBytes: config.maxBlobBytes });
+  const projection = createProjection({ catalog, aliases: async (name) => (await aliases.list(name)).map((a) => a.alias) });
+  const registry = createRegistryBlobs({ ...base, uploads: registryUploads, projection, audit, projectedNames: async () => (await catalog.listImages()).map((i) => i.name) });
+  const manifests = createManifestService({ ...base, projection, audit });
+  const access = createRegistryAccess({ ...base, auth, anonymousPull: config.ociAnonymousPull, tokenTtlSeconds: REGISTRY_TOKEN_TTL_SECONDS });
   const contract = loadContract(readContractFiles());
   const server = createHttpServer({
     log,
@@ -158,6 +171,7 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
         ],
       }),
       contractSurface({ contract, auth, prefix: '/streams', routes: [streamsRoutes({ feed })] }),
+      ociSurface({ access, registry, manifests, uploads: registryUploads, cas: blobService, publicUrl: config.publicUrl }),
     ],
   });
 

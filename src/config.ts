@@ -20,6 +20,10 @@ export interface Config {
   uploadTtlSeconds: number;
   maxPartBytes: number;
   maxJsonBytes: number;
+  /** Pulls from the registry without credentials (`IMGSRV_OCI_ANONYMOUS_PULL`). */
+  ociAnonymousPull: boolean;
+  /** Largest blob a registry push may upload. */
+  maxBlobBytes: number;
   jobLeaseSeconds: number;
   /** The job kinds this process runs, each with how many at once (`IMGSRV_JOBS`, `IMGSRV_JOB_CONCURRENCY[_KIND]`). */
   jobs: { kind: JobKindName; concurrency: number }[];
@@ -52,6 +56,8 @@ const DEFAULTS = {
   IMGSRV_MAX_PART_SIZE: String(5 * 1024 ** 3),
   IMGSRV_MAX_JSON_BODY: String(1024 ** 2),
   IMGSRV_JOB_LEASE: '30',
+  IMGSRV_OCI_ANONYMOUS_PULL: 'true',
+  IMGSRV_MAX_BLOB_SIZE: String(1024 ** 4),
   IMGSRV_JOB_CONCURRENCY: '2',
   IMGSRV_JOBS: JOB_KIND_NAMES.join(','),
   IMGSRV_LOG_LEVEL: 'info',
@@ -86,6 +92,13 @@ export function loadConfig(env: Env = process.env): Config {
     return Number(raw);
   };
 
+  const bool = (name: keyof typeof DEFAULTS) => {
+    const raw = get(name).toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not true or false`);
+  };
+
   const dataDir = resolve(get('IMGSRV_DATA_DIR'));
   const logLevel = get('IMGSRV_LOG_LEVEL') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`IMGSRV_LOG_LEVEL=${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(', ')}`);
@@ -104,6 +117,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxPartBytes: int('IMGSRV_MAX_PART_SIZE', 1),
     maxJsonBytes: int('IMGSRV_MAX_JSON_BODY', 1024, 64 * 1024 ** 2),
     jobLeaseSeconds: int('IMGSRV_JOB_LEASE', 1, 3600),
+    ociAnonymousPull: bool('IMGSRV_OCI_ANONYMOUS_PULL'),
+    maxBlobBytes: int('IMGSRV_MAX_BLOB_SIZE', 1),
     jobs: parseJobs(get('IMGSRV_JOBS'), (kind) => int(`IMGSRV_JOB_CONCURRENCY_${kind.toUpperCase()}` as Setting, 1, 64, int('IMGSRV_JOB_CONCURRENCY', 1, 64))),
     logLevel,
     failpoints: (get('IMGSRV_FAILPOINTS') ?? '').split(',').map((f) => f.trim()).filter(Boolean),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { digestHex, parseDigest, type Digest } from '../domain/digest.ts';
@@ -22,34 +22,65 @@ export type Cas = ReturnType<typeof createCas>;
  * never read again (dedup): the store only ever holds verified bytes.
  */
 export function createCas(driver: ByteDriver) {
-  return {
-    /**
-     * Streams one part to the driver, in place at `offset` or under a key of its own.
-     * @throws payload_too_large after more than `maxBytes` bytes; invalid (`part_size_mismatch`)
-     * when `exactSize` is given and the body has another size.
-     */
-    async writePart(input: { uploadId: string; offset?: number; body: Readable; maxBytes: number; exactSize?: number; signal: AbortSignal }): Promise<StoredPart> {
-      const { maxBytes, exactSize } = input;
-      let crc = 0;
-      let size = 0;
-      const meter = new Transform({
-        transform(chunk: Buffer, _enc, done) {
-          size += chunk.length;
-          if (size > maxBytes) return done(new DomainError('payload_too_large', 'part_too_large', `the part exceeds ${maxBytes} bytes`));
-          crc = crc32(chunk, crc);
-          done(null, chunk);
-        },
-      });
-      const sink = await driver.openPart({ uploadId: input.uploadId, offset: input.offset });
-      try {
-        await pipeline(input.body, meter, sink.stream, { signal: input.signal });
-        if (exactSize !== undefined && size !== exactSize) throw new DomainError('invalid', 'part_size_mismatch', `the part must have exactly ${exactSize} bytes, not ${size}`);
-      } catch (e) {
-        return sink.fail(e);
-      }
-      return { ...(await sink.finish()), size, crc32: crc.toString(16).padStart(8, '0') };
-    },
+  /**
+   * Streams one part to the driver, in place at `offset` or under a key of its own.
+   * @throws payload_too_large after more than `maxBytes` bytes; invalid (`part_size_mismatch`)
+   * when `exactSize` is given and the body has another size.
+   */
+  async function writePart(input: { uploadId: string; offset?: number; body: Readable; maxBytes: number; exactSize?: number; signal: AbortSignal }): Promise<StoredPart> {
+    const { maxBytes, exactSize } = input;
+    let crc = 0;
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > maxBytes) return done(new DomainError('payload_too_large', 'part_too_large', `the part exceeds ${maxBytes} bytes`));
+        crc = crc32(chunk, crc);
+        done(null, chunk);
+      },
+    });
+    const sink = await driver.openPart({ uploadId: input.uploadId, offset: input.offset });
+    try {
+      await pipeline(input.body, meter, sink.stream, { signal: input.signal });
+      if (exactSize !== undefined && size !== exactSize) throw new DomainError('invalid', 'part_size_mismatch', `the part must have exactly ${exactSize} bytes, not ${size}`);
+    } catch (e) {
+      return sink.fail(e);
+    }
+    return { ...(await sink.finish()), size, crc32: crc.toString(16).padStart(8, '0') };
+  }
 
+  /**
+   * Turns the parts, in order, into a trusted blob. With `expected`, the bytes must have that
+   * digest (and size, when given); a digest stored already answers `existed` without reading
+   * the parts. Without it, the digest is learned from the bytes.
+   * @throws invalid (`size_mismatch`, `digest_mismatch`), leaving the CAS unchanged.
+   */
+  async function commit(input: { uploadId: string; parts: readonly StoredBytes[]; expected?: { digest: Digest; size?: number }; signal: AbortSignal }): Promise<{ digest: Digest; size: number; outcome: 'created' | 'existed' }> {
+    const { uploadId, parts, expected, signal } = input;
+    if (expected) {
+      // Checked first: a re-run after a crash finds the blob committed and the parts gone.
+      const stored = await driver.stat(parseDigest(expected.digest));
+      if (stored && expected.size !== undefined && stored.size !== expected.size) {
+        throw new DomainError('invalid', 'size_mismatch', `${expected.digest} is stored with ${stored.size} bytes, not the ${expected.size} this upload expects`);
+      }
+      if (stored) return { digest: expected.digest, size: stored.size, outcome: 'existed' };
+    }
+    const size = parts.reduce((n, p) => n + p.size, 0);
+    if (expected?.size !== undefined && size !== expected.size) {
+      throw new DomainError('invalid', 'size_mismatch', `the parts hold ${size} bytes but ${expected.size} were expected`);
+    }
+    const hash = createHash('sha256');
+    const staged = await driver.stage({ uploadId, parts, size, tap: (chunk) => hash.update(chunk), signal });
+    const digest: Digest = `sha256:${hash.digest('hex')}`;
+    if (expected && digestHex(digest) !== digestHex(expected.digest)) {
+      await driver.abandon(staged);
+      throw new DomainError('invalid', 'digest_mismatch', `the uploaded bytes have digest ${digest}, not the expected ${expected.digest}`);
+    }
+    return { digest, size, outcome: await driver.commit(staged, digest) };
+  }
+
+  return {
+    writePart,
     deletePart: (uploadId: string, part: StoredBytes) => driver.deletePart(uploadId, part),
     discardUpload: (uploadId: string) => driver.discardUpload(uploadId),
 
@@ -63,34 +94,18 @@ export function createCas(driver: ByteDriver) {
       }
     },
 
+    commit,
     /**
-     * Turns the parts, in order, into a trusted blob. With `expected`, the bytes must have that
-     * digest (and size, when given); a digest stored already answers `existed` without reading
-     * the parts. Without it, the digest is learned from the bytes.
-     * @throws invalid (`size_mismatch`, `digest_mismatch`), leaving the CAS unchanged.
+     * Stores bytes held in memory (a manifest) as a trusted blob, through the private area
+     * `areaId` (a fresh upload id), which is gone afterwards.
      */
-    async commit(input: { uploadId: string; parts: readonly StoredBytes[]; expected?: { digest: Digest; size?: number }; signal: AbortSignal }): Promise<{ digest: Digest; size: number; outcome: 'created' | 'existed' }> {
-      const { uploadId, parts, expected, signal } = input;
-      if (expected) {
-        // Checked first: a re-run after a crash finds the blob committed and the parts gone.
-        const stored = await driver.stat(parseDigest(expected.digest));
-        if (stored && expected.size !== undefined && stored.size !== expected.size) {
-          throw new DomainError('invalid', 'size_mismatch', `${expected.digest} is stored with ${stored.size} bytes, not the ${expected.size} this upload expects`);
-        }
-        if (stored) return { digest: expected.digest, size: stored.size, outcome: 'existed' };
+    async storeBytes(bytes: Buffer, areaId: string, signal: AbortSignal): Promise<{ digest: Digest; size: number; outcome: 'created' | 'existed' }> {
+      try {
+        const part = await writePart({ uploadId: areaId, body: Readable.from([bytes]), maxBytes: bytes.length, signal });
+        return await commit({ uploadId: areaId, parts: [part], signal });
+      } finally {
+        await driver.discardUpload(areaId);
       }
-      const size = parts.reduce((n, p) => n + p.size, 0);
-      if (expected?.size !== undefined && size !== expected.size) {
-        throw new DomainError('invalid', 'size_mismatch', `the parts hold ${size} bytes but ${expected.size} were expected`);
-      }
-      const hash = createHash('sha256');
-      const staged = await driver.stage({ uploadId, parts, size, tap: (chunk) => hash.update(chunk), signal });
-      const digest: Digest = `sha256:${hash.digest('hex')}`;
-      if (expected && digestHex(digest) !== digestHex(expected.digest)) {
-        await driver.abandon(staged);
-        throw new DomainError('invalid', 'digest_mismatch', `the uploaded bytes have digest ${digest}, not the expected ${expected.digest}`);
-      }
-      return { digest, size, outcome: await driver.commit(staged, digest) };
     },
 
     /** Size of a trusted blob, or undefined. */

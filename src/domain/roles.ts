@@ -12,6 +12,7 @@ export const ACTIONS = [
   'aliases.write',
   'publish-jobs.read',
   'publish-jobs.retry',
+  'registry.write',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -35,8 +36,8 @@ export const ROLES: readonly Role[] = [
   {
     id: 'content-writer',
     displayName: 'Content writer',
-    description: 'Uploads bytes, drafts and publishes image versions, and moves aliases.',
-    actions: ['uploads.write', 'catalog.write', 'catalog.publish', 'aliases.write', 'publish-jobs.read', 'publish-jobs.retry'],
+    description: 'Uploads bytes, drafts and publishes image versions, moves aliases, and pushes to and deletes from the OCI registry.',
+    actions: ['uploads.write', 'catalog.write', 'catalog.publish', 'aliases.write', 'publish-jobs.read', 'publish-jobs.retry', 'registry.write'],
   },
 ];
 

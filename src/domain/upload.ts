@@ -44,6 +44,8 @@ export interface UploadSession {
    * place in the blob (see `placement`); the others are kept apart and copied at commit.
    */
   slotSize?: number;
+  /** The OCI repository a registry push uploads into; absent for `/v1` sessions. */
+  repository?: string;
   failureReason?: string;
   /** Bumped by every part write; `complete` commits only the part list it verified. */
   revision: number;

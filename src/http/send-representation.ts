@@ -12,6 +12,8 @@ export interface Representation extends Validators {
   contentType: string;
   /** The file name a download is saved as, where one is known. */
   filename?: string;
+  /** Headers a surface adds (the registry's Docker-Content-Digest). */
+  headers?: Record<string, string>;
   open(range?: ByteRange): Promise<BlobReader>;
 }
 
@@ -44,7 +46,13 @@ const header = (request: FastifyRequest, name: string) => {
  * byte range as 206; 416 with an unsatisfied-range Content-Range (`bytes *` + `/SIZE`) otherwise.
  * HEAD never opens the bytes.
  */
-export async function sendRepresentation(request: FastifyRequest, reply: FastifyReply, rep: Representation): Promise<void> {
+export async function sendRepresentation(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  rep: Representation,
+  /** How this surface answers an unsatisfiable range (its error envelope); problem+json by default. */
+  unsatisfiable: (reply: FastifyReply, reason: string, headers: Record<string, string>) => unknown = (r, reason, headers) => sendProblem(r, problem(416, 'range_not_satisfiable', reason), headers),
+): Promise<void> {
   const method = request.method === 'HEAD' ? 'HEAD' : 'GET';
   const decision = decide(
     { method, range: header(request, 'range'), ifNoneMatch: header(request, 'if-none-match'), ifModifiedSince: header(request, 'if-modified-since'), ifRange: header(request, 'if-range') },
@@ -56,13 +64,14 @@ export async function sendRepresentation(request: FastifyRequest, reply: Fastify
     'cache-control': IMMUTABLE,
     'accept-ranges': 'bytes',
     'x-request-id': request.id,
+    ...rep.headers,
   };
   if (decision.status === 304) {
     await reply.code(304).headers(headers).send();
     return;
   }
   if (decision.status === 416) {
-    await sendProblem(reply, problem(416, 'range_not_satisfiable', decision.reason), { 'content-range': `bytes */${rep.size}` });
+    await unsatisfiable(reply, decision.reason, { 'content-range': `bytes */${rep.size}` });
     return;
   }
   const range = decision.status === 206 ? decision.range : undefined;

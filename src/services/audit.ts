@@ -21,7 +21,12 @@ export type AuditAction =
   | 'version.publish'
   | 'publish_job.retry'
   | 'alias.put'
-  | 'alias.delete';
+  | 'alias.delete'
+  | 'oci.manifest.put'
+  | 'oci.manifest.delete'
+  | 'oci.blob.push'
+  | 'oci.blob.mount'
+  | 'oci.blob.delete';
 
 /** Who did what to whom; details are ids and names, never a secret, a token or a claim. */
 export interface AuditEvent {

@@ -3,10 +3,10 @@ import type { Cas } from '../blobs/cas.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError } from '../domain/errors.ts';
 import { INGEST_JOB, newJob } from '../domain/job.ts';
-import { assertAcceptsParts, heldWithout, isOpen, MAX_PART_NUMBER, partLayout, placement, selectCompletedParts, TERMINAL_STATES, type RequestedPart, type UploadPart, type UploadSession } from '../domain/upload.ts';
+import { assertAcceptsParts, heldWithout, isOpen, MAX_PART_NUMBER, partLayout, placement, selectCompletedParts, type RequestedPart, type UploadPart, type UploadSession } from '../domain/upload.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { ServiceDeps } from './deps.ts';
-import type { IngestService } from './ingest.ts';
+import { writeRegisteredPart, type PartWriteDeps } from './part-write.ts';
 import type { PartWrites } from './part-writes.ts';
 import { purgeUploadParts } from './upload-parts.ts';
 
@@ -17,7 +17,8 @@ export interface UploadView {
 }
 
 export interface UploadServiceDeps extends Pick<ServiceDeps, 'clock' | 'log' | 'newId'> {
-  store: Pick<
+  store: PartWriteDeps['store'] &
+    Pick<
     MetadataStore,
     | 'getBlob'
     | 'insertUpload'
@@ -31,9 +32,8 @@ export interface UploadServiceDeps extends Pick<ServiceDeps, 'clock' | 'log' | '
     | 'transitionUpload'
     | 'markUploadPurged'
   >;
-  blobs: Pick<Cas, 'writePart' | 'deletePart' | 'discardUpload' | 'assertRoomToCommit'>;
+  blobs: PartWriteDeps['blobs'] & Pick<Cas, 'assertRoomToCommit'>;
   writes: PartWrites;
-  ingest: Pick<IngestService, 'ingest'>;
   uploadTtlMs: number;
   maxPartBytes: number;
   /** Called after an ingest job was enqueued, to wake the local job runner. */
@@ -42,29 +42,20 @@ export interface UploadServiceDeps extends Pick<ServiceDeps, 'clock' | 'log' | '
 
 export type UploadService = ReturnType<typeof createUploadService>;
 
-/** How long a synchronous commit has before its ingest job may take over (a commit that died with its process). */
-const SYNC_COMMIT_GRACE_MS = 10 * 60_000;
-
 /** Upload sessions: the only way bytes enter the server (contract `/v1/uploads*`). */
 export function createUploadService(deps: UploadServiceDeps) {
-  const { store, blobs, clock, log, writes } = deps;
+  const { store, blobs, clock, writes } = deps;
 
+  /** A `/v1` session; a registry push's session is not one (it is reached only through /v2). */
   async function load(uploadId: string): Promise<UploadSession> {
     const session = await store.getUpload(uploadId);
-    if (!session) throw new DomainError('not_found', 'upload_not_found', `upload ${uploadId} does not exist`);
+    if (!session || session.repository !== undefined) throw new DomainError('not_found', 'upload_not_found', `upload ${uploadId} does not exist`);
     return session;
   }
 
   async function view(session: UploadSession): Promise<UploadView> {
     const keepsParts = isOpen(session) || session.state === 'completed' || session.state === 'ingesting';
     return keepsParts ? { session, parts: await store.listUploadParts(session.id) } : { session };
-  }
-
-  /** Drops the bytes of a part write that will not be recorded, and the whole area once the session keeps no parts. */
-  async function dropWritten(uploadId: string, part: Pick<UploadPart, 'key' | 'size' | 'offset'>): Promise<void> {
-    const current = await store.getUpload(uploadId);
-    const drop = current && TERMINAL_STATES.includes(current.state) ? blobs.discardUpload(uploadId) : blobs.deletePart(uploadId, part);
-    await drop.catch((err: unknown) => log.warn({ err, uploadId }, 'orphan part not deleted'));
   }
 
   return {
@@ -139,29 +130,7 @@ export function createUploadService(deps: UploadServiceDeps) {
       const place = placement(session, partNumber, size);
       const writeId = deps.newId();
       const { inPlace } = await store.beginPartWrite({ uploadId, partNumber, writeId, place, leaseMs: writes.leaseMs, now: clock.now() });
-      let written: UploadPart;
-      try {
-        const stored = await writes.run({ uploadId, writeId, signal: input.signal }, (signal) =>
-          blobs.writePart({ uploadId, offset: inPlace ? place!.offset : undefined, body: input.body, maxBytes: limit, exactSize: inPlace ? size : layout?.size, signal }),
-        );
-        written = { number: partNumber, size: stored.size, etag: stored.crc32, key: stored.key, offset: stored.offset };
-      } catch (e) {
-        await store.endPartWrite(writeId).catch((err: unknown) => log.warn({ err, uploadId }, 'part write not ended; its lease lapses'));
-        throw e;
-      }
-      let replaced: UploadPart | undefined;
-      try {
-        ({ replaced } = await store.putUploadPart({ uploadId, part: written, writeId, now: clock.now() }));
-      } catch (e) {
-        // The session ended (abort, expiry, complete) while the bytes streamed in.
-        await store.endPartWrite(writeId).catch(() => {});
-        await dropWritten(uploadId, written);
-        throw e;
-      }
-      if (replaced && replaced.offset === undefined && replaced.key !== written.key) {
-        await blobs.deletePart(uploadId, replaced).catch((err: unknown) => log.warn({ err, uploadId }, 'replaced part not deleted'));
-      }
-      return written;
+      return writeRegisteredPart(deps, { uploadId, partNumber, writeId, offset: inPlace ? place!.offset : undefined, body: input.body, maxBytes: limit, exactSize: inPlace ? size : layout?.size, signal: input.signal });
     },
 
     /**
@@ -188,33 +157,6 @@ export function createUploadService(deps: UploadServiceDeps) {
         }
       }
       throw new DomainError('precondition_failed', 'upload_changed', `parts of upload ${input.uploadId} kept changing during complete; list the current parts and retry`);
-    },
-
-    /**
-     * The synchronous commit of a session that learns its digest at the end (an OCI push's final
-     * `PUT ?digest=`): its parts, in order, must hash to `digest`; the blob is committed before
-     * this returns. The ingest job is enqueued with it, due only after `SYNC_COMMIT_GRACE_MS`, so
-     * a process that dies meanwhile leaves the commit to a worker; when this call finishes it,
-     * the job finds nothing left to do.
-     * @throws invalid (`digest_mismatch`, `size_mismatch`) when the bytes are not that blob; the session has failed.
-     */
-    async commit(input: { uploadId: string; digest: Digest; signal: AbortSignal }): Promise<UploadSession> {
-      const session = await load(input.uploadId);
-      if (session.state === 'ready' && session.expectedDigest === input.digest) return session;
-      assertAcceptsParts(session, clock.now());
-      const parts = await store.listUploadParts(session.id);
-      await blobs.assertRoomToCommit(parts);
-      const size = parts.reduce((n, p) => n + p.size, 0);
-      const now = clock.now();
-      const job = newJob(INGEST_JOB, deps.newId(), { uploadId: session.id }, new Date(now.getTime() + SYNC_COMMIT_GRACE_MS));
-      if (!(await store.completeUpload({ uploadId: session.id, revision: session.revision, parts, job, expected: { digest: input.digest, size }, now }))) {
-        throw new DomainError('precondition_failed', 'upload_changed', `upload ${session.id} changed while it was being committed; retry`);
-      }
-      writes.cutOff(session.id);
-      await deps.ingest.ingest(session.id, input.signal);
-      const done = await load(session.id);
-      if (done.state === 'failed') throw new DomainError('invalid', 'digest_mismatch', done.failureReason ?? `the uploaded bytes are not ${input.digest}`);
-      return done;
     },
 
     /** "200: Upload session aborted or already aborted." */

@@ -5,6 +5,7 @@ import type { Job, NewJob } from '../domain/job.ts';
 import type { OidcGrantee, OidcIdentity, OidcRule } from '../domain/oidc.ts';
 import type { UploadPart, UploadSession, UploadState } from '../domain/upload.ts';
 import type { CatalogRepository, FeedRepository, PublishRepository } from './catalog-repository.ts';
+import type { RegistryRepository } from './registry-repository.ts';
 
 /**
  * The metadata store is the one writer of truth: upload sessions, the trusted-blob index,
@@ -15,7 +16,7 @@ import type { CatalogRepository, FeedRepository, PublishRepository } from './cat
  * Errors: `not_found` / `precondition_failed` / `conflict` as documented per method;
  * `unavailable` when the database cannot be reached. Nothing else escapes.
  */
-export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, AuthRepository, OidcRepository, CatalogRepository, PublishRepository, FeedRepository {
+export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, AuthRepository, OidcRepository, CatalogRepository, PublishRepository, FeedRepository, RegistryRepository {
   /** Resolves when the database answers a trivial query; throws `unavailable` otherwise. */
   ping(): Promise<void>;
   /** Releases connections. Idempotent. */
@@ -44,6 +45,13 @@ export interface UploadRepository {
     leaseMs: number;
     now: Date;
   }): Promise<{ inPlace: boolean }>;
+  /**
+   * Registers a write that appends to the session (an OCI chunk): the next part number, in
+   * place at the end of what the session holds, which must be `at` when the client said where.
+   * @throws range_not_satisfiable (`chunk_out_of_order`) when `at` is not the end, or another
+   * write is still in flight; not_found; precondition_failed when the session does not accept parts.
+   */
+  beginAppend(input: { uploadId: string; writeId: string; at?: number; leaseMs: number; now: Date }): Promise<{ partNumber: number; offset: number }>;
   /** Extends a write's lease; false when the write is unknown or its session no longer accepts parts (the writer must stop). */
   renewPartWrite(input: { writeId: string; leaseMs: number; now: Date }): Promise<boolean>;
   /** Forgets a write that ended without a part (failed, aborted, refused). Idempotent. */
@@ -89,6 +97,11 @@ export interface UploadRepository {
 
 export interface BlobIndex {
   getBlob(digest: Digest): Promise<BlobRecord | undefined>;
+  /**
+   * Records a blob the CAS verified outside an upload session (a manifest). Idempotent.
+   * @throws invalid (`size_mismatch`) when the digest is recorded with another size.
+   */
+  recordBlob(input: { digest: Digest; size: number; now: Date }): Promise<void>;
 }
 
 export interface JobQueue {

@@ -12,6 +12,7 @@ export interface UploadsTable {
   filename_hint: string | null;
   part_size: number | null;
   slot_size: number | null;
+  repository: string | null;
   failure_reason: string | null;
   revision: number;
   expires_at: number;
@@ -208,6 +209,41 @@ export interface CatalogRevisionTable {
   changed_at: number;
 }
 
+export interface OciRepositoriesTable {
+  name: string;
+  created_at: number;
+}
+
+export interface OciBlobLinksTable {
+  repository: string;
+  digest: string;
+  created_at: number;
+}
+
+export interface OciManifestsTable {
+  repository: string;
+  digest: string;
+  media_type: string;
+  size: number;
+  artifact_type: string | null;
+  subject: string | null;
+  annotations: string | null;
+  created_at: number;
+}
+
+export interface OciTagsTable {
+  repository: string;
+  tag: string;
+  digest: string;
+  updated_at: number;
+}
+
+export interface ServerSecretsTable {
+  name: string;
+  value: string;
+  created_at: number;
+}
+
 export interface Database {
   uploads: UploadsTable;
   upload_parts: UploadPartsTable;
@@ -229,4 +265,9 @@ export interface Database {
   oidc_identities: OidcIdentitiesTable;
   oidc_grants: OidcGrantsTable;
   catalog_revision: CatalogRevisionTable;
+  oci_repositories: OciRepositoriesTable;
+  oci_blob_links: OciBlobLinksTable;
+  oci_manifests: OciManifestsTable;
+  oci_tags: OciTagsTable;
+  server_secrets: ServerSecretsTable;
 }

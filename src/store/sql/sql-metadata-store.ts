@@ -8,6 +8,7 @@ import { sqlFeed } from './feed.ts';
 import { sqlPublish } from './publish.ts';
 import { sqlJobs } from './jobs.ts';
 import { sqlOidc } from './oidc.ts';
+import { sqlRegistry } from './registry.ts';
 import { sqlUploads } from './uploads.ts';
 
 /**
@@ -23,6 +24,7 @@ export function createSqlMetadataStore(adapter: SqlAdapter): MetadataStore {
     ...sqlCatalog(adapter),
     ...sqlPublish(adapter),
     ...sqlFeed(adapter),
+    ...sqlRegistry(adapter),
     async ping() {
       await sql`select 1`.execute(adapter.db);
     },

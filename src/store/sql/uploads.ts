@@ -80,6 +80,25 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
       });
     },
 
+    beginAppend({ uploadId, writeId, at, leaseMs, now }) {
+      return a.transaction(async (tx) => {
+        const row = await selectUpload(tx, uploadId);
+        if (!row) throw new DomainError('not_found', 'upload_not_found', `upload ${uploadId} does not exist`);
+        assertAcceptsParts(uploadFromRow(row), now);
+        const held = (await tx.selectFrom('upload_parts').select(PART_COLUMNS).where('upload_id', '=', uploadId).execute()).map(partFromRow);
+        const end = held.reduce((n, p) => n + p.size, 0);
+        const writing = await tx.selectFrom('upload_part_writes').select('write_id').where('upload_id', '=', uploadId).where('lease_expires_at', '>', now.getTime()).executeTakeFirst();
+        if (writing) throw new DomainError('range_not_satisfiable', 'chunk_in_flight', `another chunk of upload ${uploadId} is still being written; the session holds ${end} bytes`);
+        if (at !== undefined && at !== end) throw new DomainError('range_not_satisfiable', 'chunk_out_of_order', `the chunk starts at ${at}, but upload ${uploadId} holds ${end} bytes: the next chunk starts there`);
+        const partNumber = held.reduce((n, p) => Math.max(n, p.number), 0) + 1;
+        await tx
+          .insertInto('upload_part_writes')
+          .values({ write_id: writeId, upload_id: uploadId, part_number: partNumber, in_place: 1, lease_expires_at: now.getTime() + leaseMs, created_at: now.getTime() })
+          .execute();
+        return { partNumber, offset: end };
+      });
+    },
+
     async renewPartWrite({ writeId, leaseMs, now }) {
       const r = await db
         .updateTable('upload_part_writes')
@@ -219,6 +238,14 @@ export function sqlUploads(a: SqlAdapter): UploadRepository & BlobIndex {
       await a.transaction(async (tx) => {
         await tx.deleteFrom('upload_parts').where('upload_id', '=', uploadId).execute();
         await tx.updateTable('uploads').set({ parts_purged_at: now.getTime() }).where('id', '=', uploadId).execute();
+      });
+    },
+
+    recordBlob({ digest, size, now }) {
+      return a.transaction(async (tx) => {
+        await tx.insertInto('blobs').values({ digest, size, created_at: now.getTime() }).onConflict((oc) => oc.column('digest').doNothing()).execute();
+        const recorded = await tx.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirstOrThrow();
+        if (Number(recorded.size) !== size) throw new DomainError('invalid', 'size_mismatch', `${digest} is a trusted blob of ${Number(recorded.size)} bytes, not ${size}`);
       });
     },
 

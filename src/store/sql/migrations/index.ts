@@ -5,6 +5,7 @@ import * as m0003 from './0003-catalog.ts';
 import * as m0004 from './0004-auth-management.ts';
 import * as m0005 from './0005-catalog-revision.ts';
 import * as m0006 from './0006-part-writes.ts';
+import * as m0007 from './0007-registry.ts';
 
 /** Numbered migrations in order. Append only; a landed migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ export const migrations: Record<string, Migration> = {
   '0004-auth-management': m0004,
   '0005-catalog-revision': m0005,
   '0006-part-writes': m0006,
+  '0007-registry': m0007,
 };
 
 export const migrationProvider: MigrationProvider = {
