@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Cas } from '../blobs/cas.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError } from '../domain/errors.ts';
@@ -41,6 +41,33 @@ export function createRegistryUploads(deps: RegistryUploadDeps) {
     if (!session || session.repository !== repository) throw new DomainError('not_found', 'blob_upload_unknown', `no blob upload ${uploadId} in repository ${repository}`);
     return session;
   }
+  /** Runs the ingest of a completed session here and now; its job finds nothing left to do later. */
+  async function finish(uploadId: string, input: { repository: string; digest: Digest; signal: AbortSignal }): Promise<UploadSession> {
+    await deps.ingest.ingest(uploadId, input.signal);
+    const done = await load(input.repository, uploadId);
+    if (done.state === 'failed') throw new DomainError('invalid', 'digest_mismatch', done.failureReason ?? `the uploaded bytes are not ${input.digest}`);
+    return done;
+  }
+
+  /**
+   * Appends a chunk at the end of what the session holds; `at`, when the client gave a range,
+   * must be that end. Returns the bytes the session holds after it.
+   * @throws range_not_satisfiable for a chunk out of order or while another one is written.
+   */
+  async function append(input: { repository: string; uploadId: string; at?: number; length?: number; body: Readable; signal: AbortSignal }): Promise<number> {
+    const session = await load(input.repository, input.uploadId);
+    assertAcceptsParts(session, clock.now());
+    const writeId = deps.newId();
+    const { partNumber, offset } = await store.beginAppend({ uploadId: session.id, writeId, at: input.at, leaseMs: writes.leaseMs, now: clock.now() });
+    const limit = deps.maxBlobBytes - offset;
+    if (input.length !== undefined && input.length > limit) {
+      await store.endPartWrite(writeId);
+      throw new DomainError('payload_too_large', 'blob_too_large', `the blob would exceed ${deps.maxBlobBytes} bytes`);
+    }
+    const part = await writeRegisteredPart(deps, { uploadId: session.id, partNumber, writeId, offset, body: input.body, maxBytes: limit, exactSize: input.length, signal: input.signal });
+    return offset + part.size;
+  }
+
   const held = async (uploadId: string) => (await store.listUploadParts(uploadId)).reduce((n, p) => n + p.size, 0);
 
   return {
@@ -59,24 +86,7 @@ export function createRegistryUploads(deps: RegistryUploadDeps) {
       return { session, size: await held(uploadId) };
     },
 
-    /**
-     * Appends a chunk at the end of what the session holds; `at`, when the client gave a range,
-     * must be that end. Returns the bytes the session holds after it.
-     * @throws range_not_satisfiable for a chunk out of order or while another one is written.
-     */
-    async append(input: { repository: string; uploadId: string; at?: number; length?: number; body: Readable; signal: AbortSignal }): Promise<number> {
-      const session = await load(input.repository, input.uploadId);
-      assertAcceptsParts(session, clock.now());
-      const writeId = deps.newId();
-      const { partNumber, offset } = await store.beginAppend({ uploadId: session.id, writeId, at: input.at, leaseMs: writes.leaseMs, now: clock.now() });
-      const limit = deps.maxBlobBytes - offset;
-      if (input.length !== undefined && input.length > limit) {
-        await store.endPartWrite(writeId);
-        throw new DomainError('payload_too_large', 'blob_too_large', `the blob would exceed ${deps.maxBlobBytes} bytes`);
-      }
-      const part = await writeRegisteredPart(deps, { uploadId: session.id, partNumber, writeId, offset, body: input.body, maxBytes: limit, exactSize: input.length, signal: input.signal });
-      return offset + part.size;
-    },
+    append,
 
     /**
      * The synchronous commit: the session's parts, in order, must hash to `digest`; the blob is
@@ -88,20 +98,22 @@ export function createRegistryUploads(deps: RegistryUploadDeps) {
     async commit(input: { repository: string; uploadId: string; digest: Digest; signal: AbortSignal }): Promise<UploadSession> {
       const session = await load(input.repository, input.uploadId);
       if (session.state === 'ready' && session.expectedDigest === input.digest) return session;
+      // A commit that a dead process left unfinished: finish it now instead of making the client start over.
+      if ((session.state === 'completed' || session.state === 'ingesting') && session.expectedDigest === input.digest) return finish(session.id, input);
       assertAcceptsParts(session, clock.now());
+      // An upload that holds nothing is the empty blob: one empty part.
+      if ((await store.listUploadParts(session.id)).length === 0) await append({ repository: input.repository, uploadId: session.id, body: Readable.from([]), signal: input.signal });
+      const current = await load(input.repository, session.id);
       const parts = await store.listUploadParts(session.id);
       await blobs.assertRoomToCommit(parts);
       const size = parts.reduce((n, p) => n + p.size, 0);
       const now = clock.now();
       const job = newJob(INGEST_JOB, deps.newId(), { uploadId: session.id }, new Date(now.getTime() + SYNC_COMMIT_GRACE_MS));
-      if (!(await store.completeUpload({ uploadId: session.id, revision: session.revision, parts, job, expected: { digest: input.digest, size }, now }))) {
+      if (!(await store.completeUpload({ uploadId: session.id, revision: current.revision, parts, job, expected: { digest: input.digest, size }, now }))) {
         throw new DomainError('precondition_failed', 'upload_changed', `upload ${session.id} changed while it was being committed; retry`);
       }
       writes.cutOff(session.id);
-      await deps.ingest.ingest(session.id, input.signal);
-      const done = await load(input.repository, session.id);
-      if (done.state === 'failed') throw new DomainError('invalid', 'digest_mismatch', done.failureReason ?? `the uploaded bytes are not ${input.digest}`);
-      return done;
+      return finish(session.id, input);
     },
 
     /** Cancels an open session and removes its bytes. */

@@ -110,6 +110,25 @@ describe('several instances on one PostgreSQL database and one data dir', () => 
     });
   }
 
+  it('serves one registry: a push begun on one instance is patched and finished on the other', async () => {
+    const auth = { authorization: `Basic ${Buffer.from(`ci:${token}`).toString('base64')}` };
+    const [first, second] = servers as [ServerHandle, ServerHandle];
+    const v2 = (server: ServerHandle, path: string, init: RequestInit = {}) => fetch(`${server.url}${path}`, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) } });
+    const bytes = random(2 * 1024 * 1024 + 5);
+    const started = await v2(first, '/v2/shared/app/blobs/uploads/', { method: 'POST' });
+    const location = started.headers.get('location')!;
+    const half = 1024 * 1024;
+    assert.equal((await v2(first, location, { method: 'PATCH', headers: { 'content-range': `0-${half - 1}` }, body: bytes.subarray(0, half) })).status, 202);
+    const status = await v2(second, location);
+    assert.deepEqual([status.status, status.headers.get('range')], [204, `0-${half - 1}`], 'the other instance sees the same session');
+    assert.equal((await v2(second, location, { method: 'PATCH', headers: { 'content-range': `${half}-${bytes.length - 1}` }, body: bytes.subarray(half) })).status, 202);
+    assert.equal((await v2(first, `${location}?digest=${sha256(bytes)}`, { method: 'PUT' })).status, 201);
+    for (const server of [first, second]) {
+      const blob = await v2(server, `/v2/shared/app/blobs/${sha256(bytes)}`);
+      assert.ok(Buffer.from(await blob.arrayBuffer()).equals(bytes));
+    }
+  });
+
   it('ends two instances committing the same digest at once with one intact blob', async () => {
     const bytes = random(5 * 1024 * 1024);
     const [fromA, fromB] = await Promise.all([uploadBytes(a, bytes, { parts: 2 }), uploadBytes(b, bytes, { parts: 3 })]);

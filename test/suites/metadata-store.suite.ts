@@ -9,6 +9,7 @@ import { random, sha256 } from '../helpers/bytes.ts';
 import { describeAuthCases } from './auth-store.cases.ts';
 import { describeCatalogCases } from './catalog-store.cases.ts';
 import { describeRaceCases } from './race.cases.ts';
+import { describeRegistryCases } from './registry-store.cases.ts';
 import { at, rejectsWith, T0 } from './common.ts';
 
 export interface MetadataStoreFixture {
@@ -70,6 +71,7 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
     describeCatalogCases(() => store);
     describeAuthCases(() => store);
     describeRaceCases(() => store, () => f.openPeer());
+    describeRegistryCases(() => store);
 
     describe('uploads', () => {
       it('round-trips a session with every optional field', async () => {

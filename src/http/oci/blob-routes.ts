@@ -115,8 +115,7 @@ export function blobRoutes(deps: BlobRouteDeps) {
     async finish(c: Writer, uploadId: string) {
       const digest = one(query(c.request).digest);
       if (digest === undefined) throw new DomainError('invalid', 'digest_invalid', 'the final PUT of an upload needs ?digest=<digest of the whole blob>');
-      // The last chunk, if the PUT carries one; an upload that holds nothing is the empty blob.
-      if (hasBody(c.request) || (await uploads.status(c.name, uploadId)).size === 0) await append(c, uploadId);
+      if (hasBody(c.request)) await append(c, uploadId);
       return created(c, await registry.finishUpload(c.actor, { repository: c.name, uploadId, digest, signal: bodySignal(c.request) }));
     },
 

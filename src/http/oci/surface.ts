@@ -10,7 +10,7 @@ import { parseScopes } from '../../auth/registry-tokens.ts';
 import { readCredential } from '../credential.ts';
 import type { Surface } from '../server.ts';
 import { clientWentAway } from '../v1/scope.ts';
-import { authorize, challenge, identify } from './access.ts';
+import { authorize, challenge, ChallengeError, identify } from './access.ts';
 import { blobRoutes } from './blob-routes.ts';
 import { ociErrorOf, sendOciError } from './errors.ts';
 import { manifestRoutes } from './manifest-routes.ts';
@@ -48,8 +48,13 @@ export function ociSurface(opts: OciSurfaceOptions): Surface {
     const credential = readCredential(request.headers.authorization);
     const secret = credential?.scheme === 'bearer' ? credential.token : credential && (credential.username || credential.password) ? credential.password : undefined;
     const identity = await access.identify(secret);
-    const scopes = ([] as string[]).concat((request.query as { scope?: string | string[] }).scope ?? []);
-    const issued = await access.issue(identity, parseScopes(scopes));
+    const requested = parseScopes(([] as string[]).concat((request.query as { scope?: string | string[] }).scope ?? []));
+    // Nobody gets push or delete without credentials: ask for them, rather than hand out a
+    // pull-only token that the push would then fail with (oras handles that badly).
+    if (!identity.principal && requested.some((g) => g.actions.some((a) => a !== 'pull'))) {
+      return sendOciError(reply, { status: 401, code: 'UNAUTHORIZED', message: 'pushing and deleting need credentials: an imgsrv API token as the password' }, { 'www-authenticate': 'Basic realm="imgsrv"' });
+    }
+    const issued = await access.issue(identity, requested);
     return reply.header('cache-control', 'no-store').send({ token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt.toISOString() });
   }
 
@@ -116,8 +121,9 @@ export function ociSurface(opts: OciSurfaceOptions): Surface {
           const mapped = ociErrorOf(error);
           if (mapped.status === 503) request.log.warn({ err: error.cause ?? error, code: error.code }, 'request failed: dependency unavailable');
           else if (mapped.status >= 500 && mapped.status !== 507) request.log.error({ err: error.cause ?? error, code: error.code }, 'request failed');
-          const extra = error as unknown as { headers?: Record<string, string>; scope?: Parameters<typeof challenge>[2]; insufficient?: boolean };
-          const headers = { ...extra.headers, ...(mapped.status === 401 && { 'www-authenticate': challenge(request, opts.publicUrl, extra.scope, extra.insufficient) }) };
+          const extra = (error as unknown as { headers?: Record<string, string> }).headers;
+          const wwwAuthenticate = error instanceof ChallengeError ? error.header(request, opts.publicUrl) : challenge(request, opts.publicUrl);
+          const headers = { ...extra, ...(mapped.status === 401 && { 'www-authenticate': wwwAuthenticate }) };
           return sendOciError(reply, { ...mapped, message: error.detail, detail: error.code }, headers);
         }
         if (clientWentAway(request.raw, error)) {
