@@ -10,6 +10,9 @@
  *                   server each: the contract path (equal parts, no declared size), the extension
  *                   path (`part_size_bytes` declared) and parts of unequal sizes (copied at commit)
  *   imgsrv download = one GET of the whole blob (curl to /dev/null)
+ *   OCI push/pull   = the same blob pushed to imgsrv's /v2 and to distribution: monolithic (POST,
+ *                   then PUT ?digest= with the whole file, as oras does) and chunked (64 MiB
+ *                   PATCHes with Content-Range, then PUT ?digest=), and pulled whole
  *
  * Bytes move with curl for every server alike, so the client costs the same. The disk of a VM
  * varies from minute to minute, so each of BENCH_ROUNDS rounds (default 3) measures every
@@ -42,10 +45,18 @@ const PATHS: [Path, string][] = [
   ['unequal', `upload: ${PARTS} parts of unequal sizes (copied)`],
 ];
 
+interface OciTimes {
+  monolithicS: number;
+  chunkedS: number;
+  pullS: number;
+}
+
 interface Round {
   limitS: number;
   peerPushS: number;
   peerPullS: number;
+  peerOci: OciTimes;
+  oci: OciTimes;
   upload: Record<Path, { partsS: number; commitS: number }>;
   downloadS: number;
   peakRss: number;
@@ -62,7 +73,8 @@ async function main() {
   // Unequal: part 1 sets the pattern, the others break it (they are kept apart and copied at commit).
   const unequal = [Math.floor(equal / 2), ...Array.from({ length: PARTS - 1 }, () => Math.ceil((size - Math.floor(equal / 2)) / (PARTS - 1)))];
   const layouts: Record<Path, string[]> = { contract: [], declared: [], unequal: [] };
-  for (const [name, sizes] of [['equal', split(size, equal)], ['unequal', cut(size, unequal)]] as const) {
+  const chunks: string[] = [];
+  for (const [name, sizes] of [['equal', split(size, equal)], ['unequal', cut(size, unequal)], ['chunk', split(size, 64 * MB)]] as const) {
     let offset = 0;
     const files = sizes.map((partSize, i) => {
       const part = join(work, `${name}-${i + 1}`);
@@ -71,12 +83,13 @@ async function main() {
       return part;
     });
     if (name === 'equal') layouts.contract = layouts.declared = files;
-    else layouts.unequal = files;
+    else if (name === 'unequal') layouts.unequal = files;
+    else chunks.push(...files);
   }
   try {
     const results: Round[] = [];
     for (let r = 0; r < rounds; r++) {
-      const round = await measureRound({ work, file, size, digest, layouts, round: r });
+      const round = await measureRound({ work, file, size, digest, layouts, chunks, round: r });
       results.push(round);
       const up = (p: Path) => rate(size, round.upload[p].partsS + round.upload[p].commitS).toFixed(0);
       console.log(`round ${r + 1}: limit ${rate(size, round.limitS).toFixed(0)}, distribution push ${rate(size, round.peerPushS).toFixed(0)}, contract ${up('contract')}, declared ${up('declared')}, unequal ${up('unequal')}, download ${rate(size, round.downloadS).toFixed(0)} (distribution ${rate(size, round.peerPullS).toFixed(0)}) MB/s`);
@@ -91,6 +104,13 @@ async function main() {
       row(label, rate(size, m(seconds)), ratio((x) => x.limitS, seconds), ratio((x) => x.peerPushS, seconds), `parts ${m((x) => x.upload[path].partsS).toFixed(2)} s + verify/commit ${m((x) => x.upload[path].commitS).toFixed(2)} s`);
     }
     row('download: GET whole blob', rate(size, m((x) => x.downloadS)), '', ratio((x) => x.peerPullS, (x) => x.downloadS), `distribution ${rate(size, m((x) => x.peerPullS)).toFixed(0)} MB/s`);
+    for (const [label, pick] of [
+      ['OCI push, monolithic PUT', (t: OciTimes) => t.monolithicS],
+      ['OCI push, 64 MiB chunks', (t: OciTimes) => t.chunkedS],
+      ['OCI pull, whole blob', (t: OciTimes) => t.pullS],
+    ] as const) {
+      row(label, rate(size, m((x) => pick(x.oci))), label.includes('push') ? ratio((x) => x.limitS, (x) => pick(x.oci)) : '', ratio((x) => pick(x.peerOci), (x) => pick(x.oci)), `distribution ${rate(size, m((x) => pick(x.peerOci))).toFixed(0)} MB/s`);
+    }
     console.log(`server peak RSS over an upload and a download: ${Math.max(...results.map((x) => x.peakRss)).toFixed(0)} MB`);
   } finally {
     await removeDir(work);
@@ -102,33 +122,24 @@ const split = (size: number, part: number) => Array.from({ length: Math.ceil(siz
 /** `sizes` trimmed so that they add up to `size`. */
 const cut = (size: number, sizes: number[]) => sizes.map((s, i) => Math.max(0, Math.min(s, size - sizes.slice(0, i).reduce((a, b) => a + b, 0)))).filter((s) => s > 0);
 
-async function measureRound(input: { work: string; file: string; size: number; digest: string; layouts: Record<Path, string[]>; round: number }): Promise<Round> {
+async function measureRound(input: { work: string; file: string; size: number; digest: string; layouts: Record<Path, string[]>; chunks: string[]; round: number }): Promise<Round> {
   const { work, file } = input;
   execFileSync('sync');
-  let t = now();
+  const t = now();
   execFileSync('openssl', ['dgst', '-sha256', '-r', file]);
   execFileSync('dd', [`if=${file}`, `of=${join(work, 'copy.bin')}`, `bs=${4 * MB}`, 'conv=fsync', 'status=none']);
   const limitS = now() - t;
   await rm(join(work, 'copy.bin'));
 
   const peer = await startDistribution(join(work, `distribution-${input.round}`));
-  let peerPushS: number;
-  let peerPullS: number;
+  let peerOci: OciTimes;
   try {
-    execFileSync('sync');
-    t = now();
-    const started = await fetch(`${peer.url}/v2/bench/blobs/uploads/`, { method: 'POST' });
-    const location = new URL(started.headers.get('location')!, peer.url);
-    location.searchParams.set('digest', `sha256:${input.digest}`);
-    await execFile('curl', ['-sS', '--fail', '-X', 'PUT', '-T', file, '-H', 'Content-Type: application/octet-stream', location.href]);
-    peerPushS = now() - t;
-    t = now();
-    await execFile('curl', ['-sS', '--fail', '-o', '/dev/null', `${peer.url}/v2/bench/blobs/sha256:${input.digest}`]);
-    peerPullS = now() - t;
+    peerOci = await measureOci({ url: peer.url, file, digest: input.digest, size: input.size, chunks: input.chunks });
   } finally {
     await peer.stop();
     await rm(join(work, `distribution-${input.round}`), { recursive: true, force: true });
   }
+  const { monolithicS: peerPushS, pullS: peerPullS } = peerOci;
 
   const upload = {} as Round['upload'];
   let downloadS = 0;
@@ -139,7 +150,55 @@ async function measureRound(input: { work: string; file: string; size: number; d
     if (path === 'contract') downloadS = measured.downloadS;
     peakRss = Math.max(peakRss, measured.peakRss);
   }
-  return { limitS, peerPushS, peerPullS, upload, downloadS, peakRss };
+  // The registry on a server of its own, so that no push is answered by a blob uploaded before.
+  const server = await startServer({ dataDir: join(work, `data-${input.round}-oci`) });
+  let oci: OciTimes;
+  try {
+    oci = await measureOci({ url: server.url, file, digest: input.digest, size: input.size, chunks: input.chunks, auth: `Basic ${Buffer.from(`bench:${server.token}`).toString('base64')}` });
+  } finally {
+    await server.stop();
+    await removeDir(server.dataDir);
+  }
+  return { limitS, peerPushS, peerPullS, peerOci, oci, upload, downloadS, peakRss };
+}
+
+/**
+ * Pushes the file to a registry's `/v2` monolithically and in chunks (into two repositories, so
+ * the second push is not answered from the first), and pulls it. `auth` for imgsrv.
+ */
+async function measureOci(input: { url: string; file: string; digest: string; size: number; chunks: string[]; auth?: string }): Promise<OciTimes> {
+  const headers: string[] = input.auth ? ['-H', `Authorization: ${input.auth}`] : [];
+  const begin = async (repository: string) => {
+    const res = await fetch(`${input.url}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: input.auth ? { authorization: input.auth } : {} });
+    if (res.status !== 202) throw new Error(`POST uploads: ${res.status} ${await res.text()}`);
+    return new URL(res.headers.get('location')!, input.url);
+  };
+  const withDigest = (location: URL) => {
+    const u = new URL(location);
+    u.searchParams.set('digest', `sha256:${input.digest}`);
+    return u.href;
+  };
+  execFileSync('sync');
+  let t = now();
+  const mono = await begin('bench/monolithic');
+  await execFile('curl', ['-sS', '--fail', '-X', 'PUT', '-T', input.file, '-H', 'Content-Type: application/octet-stream', ...headers, withDigest(mono)]);
+  const monolithicS = now() - t;
+  execFileSync('sync');
+  t = now();
+  let location = await begin('bench/chunked');
+  let offset = 0;
+  for (const chunk of input.chunks) {
+    const length = (await stat(chunk)).size;
+    const out = await execFile('curl', ['-sS', '--fail', '-D', '-', '-o', '/dev/null', '-X', 'PATCH', '-T', chunk, '-H', 'Content-Type: application/octet-stream', '-H', `Content-Range: ${offset}-${offset + length - 1}`, ...headers, location.href]);
+    location = new URL(/^location: (.+)$/im.exec(out.stdout)![1]!.trim(), input.url);
+    offset += length;
+  }
+  await execFile('curl', ['-sS', '--fail', '-X', 'PUT', ...headers, withDigest(location)]);
+  const chunkedS = now() - t;
+  t = now();
+  await execFile('curl', ['-sS', '--fail', '-o', '/dev/null', ...headers, `${input.url}/v2/bench/monolithic/blobs/sha256:${input.digest}`]);
+  const pullS = now() - t;
+  return { monolithicS, chunkedS, pullS };
 }
 
 /** One upload (and, for one path, the download) of the file on a fresh server and data dir. */
@@ -179,8 +238,6 @@ async function measureUpload(input: { work: string; size: number; digest: string
       await execFile('curl', ['-sS', '--fail', '-o', '/dev/null', `${server.url}/v1/blobs/sha256:${digest}`]);
       downloadS = now() - t3;
     }
-    const stored = await stat(join(server.dataDir, 'blobs', 'sha256', digest.slice(0, 2), digest));
-    if (stored.size !== size) throw new Error(`stored blob has ${stored.size} bytes, expected ${size}`);
     return { upload: { partsS: t1 - t0, commitS: t2 - t1 }, downloadS, peakRss: await rss() };
   } finally {
     await server.stop();

@@ -46,25 +46,20 @@ export function authorize(access: RegistryAccess, identity: RegistryIdentity, re
   if (identity.principal && !identity.grants) {
     throw new DomainError('forbidden', 'denied', `principal ${identity.principal.id} may not ${action} ${repository} (pushing and deleting need the content-writer role)`);
   }
-  throw new ChallengeError(`authentication required to ${action} ${repository}`, { repository, actions }, identity.grants !== undefined ? 'insufficient_scope' : action === 'pull' ? 'bearer' : 'basic');
+  throw new ChallengeError(`authentication required to ${action} ${repository}`, { repository, actions }, identity.grants !== undefined);
 }
 
-/**
- * A 401 and how to answer it: a Bearer challenge for the scope (a registry token's holder
- * asks for more with `insufficient_scope`), or, for an anonymous write, a Basic one: that is
- * answered with the credentials at once, and a client without any (oras, skopeo
- * --dest-no-creds) fails cleanly instead of fetching an anonymous token it cannot push with.
- */
+/** A 401 with the Bearer challenge for the scope (a registry token's holder asks for more: `insufficient_scope`). */
 export class ChallengeError extends DomainError {
   constructor(
     detail: string,
     readonly scope: { repository: string; actions: RegistryAction[] },
-    readonly style: 'bearer' | 'basic' | 'insufficient_scope',
+    readonly insufficient: boolean,
   ) {
     super('unauthenticated', 'unauthorized', detail);
   }
 
   header(request: FastifyRequest, publicUrl?: string): string {
-    return this.style === 'basic' ? 'Basic realm="imgsrv"' : challenge(request, publicUrl, this.scope, this.style === 'insufficient_scope');
+    return challenge(request, publicUrl, this.scope, this.insufficient);
   }
 }

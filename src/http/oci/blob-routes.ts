@@ -38,17 +38,17 @@ function bodySignal(request: FastifyRequest): AbortSignal {
 
 /**
  * `Content-Range: <start>-<end>` of a chunk (the spec's form; a `bytes ` prefix is tolerated):
- * where the chunk starts, checked against its length.
+ * where the chunk starts and how long it must be, checked against its Content-Length.
  */
-function chunkStart(request: FastifyRequest): number | undefined {
+function chunkRange(request: FastifyRequest): { at?: number; length?: number } {
   const header = request.headers['content-range'];
-  if (header === undefined) return undefined;
+  if (header === undefined) return { length: declaredLength(request) };
   const m = /^(?:bytes )?(\d{1,15})-(\d{1,15})$/.exec(String(header).trim());
   const length = declaredLength(request);
   if (!m || Number(m[2]) < Number(m[1]) || (length !== undefined && length !== Number(m[2]) - Number(m[1]) + 1)) {
     throw new DomainError('invalid', 'invalid_content_range', `Content-Range ${JSON.stringify(String(header).slice(0, 60))} is not <start>-<end> matching the chunk's Content-Length`);
   }
-  return Number(m[1]);
+  return { at: Number(m[1]), length: Number(m[2]) - Number(m[1]) + 1 };
 }
 
 export function blobRoutes(deps: BlobRouteDeps) {
@@ -57,7 +57,7 @@ export function blobRoutes(deps: BlobRouteDeps) {
   /** Appends the request body to the session; a 416 carries the range the session holds. */
   async function append(c: Ctx, uploadId: string): Promise<number> {
     try {
-      return await uploads.append({ repository: c.name, uploadId, at: chunkStart(c.request), length: declaredLength(c.request), body: (c.request.body as Readable | undefined) ?? Readable.from([]), signal: bodySignal(c.request) });
+      return await uploads.append({ repository: c.name, uploadId, ...chunkRange(c.request), body: (c.request.body as Readable | undefined) ?? Readable.from([]), signal: bodySignal(c.request) });
     } catch (e) {
       if (e instanceof DomainError && e.kind === 'range_not_satisfiable') {
         const { size } = await uploads.status(c.name, uploadId);

@@ -49,11 +49,6 @@ export function ociSurface(opts: OciSurfaceOptions): Surface {
     const secret = credential?.scheme === 'bearer' ? credential.token : credential && (credential.username || credential.password) ? credential.password : undefined;
     const identity = await access.identify(secret);
     const requested = parseScopes(([] as string[]).concat((request.query as { scope?: string | string[] }).scope ?? []));
-    // Nobody gets push or delete without credentials: ask for them, rather than hand out a
-    // pull-only token that the push would then fail with (oras handles that badly).
-    if (!identity.principal && requested.some((g) => g.actions.some((a) => a !== 'pull'))) {
-      return sendOciError(reply, { status: 401, code: 'UNAUTHORIZED', message: 'pushing and deleting need credentials: an imgsrv API token as the password' }, { 'www-authenticate': 'Basic realm="imgsrv"' });
-    }
     const issued = await access.issue(identity, requested);
     return reply.header('cache-control', 'no-store').send({ token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt.toISOString() });
   }
@@ -135,6 +130,9 @@ export function ociSurface(opts: OciSurfaceOptions): Surface {
         request.log.error({ err: error }, 'unexpected error');
         return sendOciError(reply, { status: 500, code: 'UNKNOWN', message: `an unexpected error occurred; it was logged with request id ${request.id}` });
       });
+      scope.setNotFoundHandler(async (request, reply) =>
+        sendOciError(reply, { status: 405, code: 'UNSUPPORTED', message: `${request.method} is not a method of the registry API` }, { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE' }),
+      );
       scope.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/*', handler: dispatch });
       scope.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'], url: '/', handler: dispatch });
     },

@@ -63,7 +63,7 @@ export function createManifestService(deps: ManifestServiceDeps) {
     async put(actor: Principal, input: { repository: string; reference: string; bytes: Buffer; contentType?: string; signal: AbortSignal }): Promise<{ digest: Digest; subject?: Digest }> {
       const repository = repositoryName(input.repository);
       await assertWritable(projection, repository);
-      const ref = manifestReference(input.reference);
+      const ref = manifestReference(input.reference, 'write');
       if (input.bytes.length > MAX_MANIFEST_BYTES) throw new DomainError('payload_too_large', 'manifest_too_large', `a manifest may have at most ${MAX_MANIFEST_BYTES} bytes`);
       const digest = sha256(input.bytes);
       if ('digest' in ref && ref.digest !== digest) throw new DomainError('invalid', 'digest_invalid', `the manifest's bytes have digest ${digest}, not ${ref.digest}`);

@@ -24,9 +24,12 @@ export function digestOf(value: string): Digest {
  * (404 `MANIFEST_UNKNOWN`, as clients and the conformance suite expect); one that looks like a
  * digest of another algorithm, or a malformed one, is `DIGEST_INVALID`.
  */
-export function manifestReference(reference: string): { digest: Digest } | { tag: string } {
+export function manifestReference(reference: string, use: 'read' | 'write' = 'read'): { digest: Digest } | { tag: string } {
   if (isDigest(reference)) return { digest: reference };
   if (looksLikeDigest(reference) || reference.includes(':')) throw new DomainError('invalid', 'digest_invalid', `"${reference.slice(0, 100)}" is not a sha256 digest`);
-  if (!isTag(reference)) throw new DomainError('not_found', 'manifest_unknown', `"${reference.slice(0, 100)}" is not a tag (a letter, digit or _ then up to 127 of [A-Za-z0-9._-]), so no manifest has it`);
+  if (!isTag(reference)) {
+    const detail = `"${reference.slice(0, 100)}" is not a tag (a letter, digit or _ then up to 127 of [A-Za-z0-9._-])`;
+    throw use === 'read' ? new DomainError('not_found', 'manifest_unknown', `${detail}, so no manifest has it`) : new DomainError('invalid', 'manifest_invalid', detail);
+  }
   return { tag: reference };
 }
