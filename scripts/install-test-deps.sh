@@ -4,8 +4,8 @@
 # A tool that stays missing makes its tests fail loudly; nothing is skipped.
 set -euo pipefail
 
-# command  package  [suite: "" for bookworm, "backports" for bookworm-backports, "trixie-deb"
-#                    for one .deb of Debian trixie whose dependencies bookworm meets]
+# command (or absolute path of a file)  package  [suite: "" for bookworm, "backports" for
+#   bookworm-backports, "trixie-deb" for one .deb of Debian trixie whose dependencies bookworm meets]
 REQUIRED=(
   "openssl openssl"
   "curl curl"
@@ -18,7 +18,18 @@ REQUIRED=(
   "podman podman"
   "docker-registry docker-registry"
   "oras oras trixie-deb"
+  "mksquashfs squashfs-tools"
+  "mmdebstrap mmdebstrap"
+  "qemu-system-x86_64 qemu-system-x86"
+  "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd ovmf"
+  "mcopy mtools"
+  "mkfs.vfat dosfstools"
+  "mkfs.ext4 e2fsprogs"
+  "sfdisk fdisk"
+  "zstd zstd"
 )
+
+present() { if [[ $1 == /* ]]; then [ -e "$1" ]; else command -v "$1" >/dev/null 2>&1; fi; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 APT=(apt-get -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends)
@@ -54,7 +65,7 @@ backports=()
 trixie=()
 for entry in "${REQUIRED[@]}"; do
   read -r cmd pkg suite <<<"$entry"
-  command -v "$cmd" >/dev/null 2>&1 && continue
+  present "$cmd" && continue
   case "${suite:-}" in
     backports) backports+=("$pkg") ;;
     trixie-deb) trixie+=("$pkg") ;;
@@ -85,6 +96,6 @@ fi
 
 for entry in "${REQUIRED[@]}"; do
   read -r cmd _ <<<"$entry"
-  command -v "$cmd" >/dev/null 2>&1 || { echo "install-test-deps: $cmd is still missing" >&2; exit 1; }
+  present "$cmd" || { echo "install-test-deps: $cmd is still missing" >&2; exit 1; }
 done
 echo "install-test-deps: all test tools present"

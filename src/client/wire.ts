@@ -760,8 +760,11 @@ export type components = {
         PublishJobState: "queued" | "running" | "succeeded" | "failed";
         /** @enum {string} */
         PublishStepState: "queued" | "running" | "succeeded" | "failed" | "skipped";
-        /** @enum {string} */
-        ArtifactFormat: "raw" | "raw.gz" | "qcow2";
+        /**
+         * @description The seed's formats plus `squashfs` (an extension value): a squashfs root filesystem, which with an `incus.tar.xz` attachment is an Incus container image in the Simple Streams feed (items `squashfs` and `incus.tar.xz` with `combined_squashfs_sha256`), as a qcow2 with one is a VM image.
+         * @enum {string}
+         */
+        ArtifactFormat: "raw" | "raw.gz" | "qcow2" | "squashfs";
         BeginUploadRequest: {
             expected_digest: components["schemas"]["Digest"];
             /** Format: int64 */

@@ -9,7 +9,8 @@ import { DomainError } from './errors.ts';
 export const VERSION_STATES = ['draft', 'publishing', 'published'] as const;
 export type VersionState = (typeof VERSION_STATES)[number];
 
-export const ARTIFACT_FORMATS = ['raw', 'raw.gz', 'qcow2'] as const;
+/** The seed's formats, and `squashfs` (an imgsrv extension value): a container root filesystem. */
+export const ARTIFACT_FORMATS = ['raw', 'raw.gz', 'qcow2', 'squashfs'] as const;
 export type ArtifactFormat = (typeof ARTIFACT_FORMATS)[number];
 
 export interface Image {
@@ -88,5 +89,16 @@ export function assertDraft(v: Pick<ImageVersion, 'version' | 'state'>): void {
 /** A human name for an artifact in messages: variant/os/architecture/format. */
 export const describeArtifact = (a: Pick<Artifact, 'variant' | 'operatingSystem' | 'architecture' | 'format'>) => `${a.operatingSystem}/${a.architecture}/${a.format} (variant ${a.variant})`;
 
-/** The attachment that makes a qcow2 artifact an Incus VM image. */
+/** The attachment that makes a qcow2 artifact an Incus VM image, a squashfs one a container image. */
 export const INCUS_METADATA_ATTACHMENT = 'incus.tar.xz';
+
+/**
+ * The Incus image an artifact of each format becomes when it has an `incus.tar.xz`: a qcow2 is
+ * the disk of a virtual machine, a squashfs the root filesystem of a container. Other formats
+ * are not served to Incus.
+ */
+const INCUS_IMAGE_TYPES = { qcow2: 'virtual-machine', squashfs: 'container' } as const satisfies Partial<Record<ArtifactFormat, string>>;
+export type IncusImageType = (typeof INCUS_IMAGE_TYPES)[keyof typeof INCUS_IMAGE_TYPES];
+
+/** The Incus image type of an artifact format, or undefined when Incus is not served that format. */
+export const incusImageType = (format: ArtifactFormat): IncusImageType | undefined => (INCUS_IMAGE_TYPES as Partial<Record<ArtifactFormat, IncusImageType>>)[format];

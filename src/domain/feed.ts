@@ -1,4 +1,5 @@
 /** The catalog as the Incus feed needs it: published, indexed artifacts and aliases, no bytes. */
+import type { IncusImageType } from './catalog.ts';
 
 /** One published, Incus-eligible artifact, with what the publish job recorded about it. */
 export interface FeedEntry {
@@ -9,8 +10,12 @@ export interface FeedEntry {
   operatingSystem: string;
   architecture: string;
   variant: string;
-  disk: { digest: string; size: number };
+  /** From the artifact format: a qcow2 is a VM image, a squashfs a container image. */
+  type: IncusImageType;
+  /** The primary blob: the VM disk (qcow2) or the container root filesystem (squashfs). */
+  root: { digest: string; size: number };
   metadata: { digest: string; size: number };
+  /** sha256 (hex) of the metadata bytes followed by the root bytes: the Incus fingerprint. */
   combinedSha256: string;
   /** metadata.yaml properties (release, description, ...). */
   properties: Record<string, string>;

@@ -46,7 +46,10 @@ export interface PublishJob {
  */
 export interface IncusIndexEntry {
   artifactId: string;
-  /** sha256 (hex) of the incus.tar.xz bytes followed by the disk bytes: the Incus fingerprint. */
+  /**
+   * sha256 (hex) of the incus.tar.xz bytes followed by the primary blob's bytes (the qcow2 disk
+   * or the squashfs root filesystem): the Incus fingerprint.
+   */
   combinedSha256: string;
   /** From metadata.yaml: `architecture` as written there, and `creation_date` (epoch seconds). */
   architecture: string;

@@ -1,5 +1,5 @@
 import type { Principal } from '../domain/auth.ts';
-import { describeArtifact, INCUS_METADATA_ATTACHMENT, type Artifact, type Attachment } from '../domain/catalog.ts';
+import { describeArtifact, INCUS_METADATA_ATTACHMENT, incusImageType, type Artifact, type Attachment } from '../domain/catalog.ts';
 import type { Digest } from '../domain/digest.ts';
 import { DomainError, isDomainError } from '../domain/errors.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
@@ -60,12 +60,13 @@ export function createArtifactService(deps: ArtifactServiceDeps) {
   }
 
   /**
-   * The Incus metadata of a qcow2 is checked as soon as its bytes are verified: once the
-   * version is publishing nothing can be fixed, so a bad file is refused here when possible
-   * (otherwise `incus_index` finds it at publish time).
+   * The Incus metadata of an artifact Incus is served (a qcow2 VM disk, a squashfs container
+   * rootfs) is checked as soon as its bytes are verified: once the version is publishing nothing
+   * can be fixed, so a bad file is refused here when possible (otherwise `incus_index` finds it
+   * at publish time).
    */
   async function assertIncusMetadata(a: Artifact, input: NewAttachment): Promise<void> {
-    if (input.name !== INCUS_METADATA_ATTACHMENT || a.format !== 'qcow2' || !(await store.getBlob(input.blobDigest))) return;
+    if (input.name !== INCUS_METADATA_ATTACHMENT || !incusImageType(a.format) || !(await store.getBlob(input.blobDigest))) return;
     try {
       await inspectIncusMetadata(deps.blobs, a, input.blobDigest, AbortSignal.timeout(60_000));
     } catch (e) {

@@ -103,9 +103,10 @@ function interpret(text: string): IncusMetadata {
 }
 
 /**
- * Reads and checks the `incus.tar.xz` of a qcow2 artifact: what the Incus client needs of
- * metadata.yaml, for the architecture the artifact declares (which Incus must know). Problems
- * are `invalid` (content) or `not_found` (bytes missing from storage), prefixed with the artifact.
+ * Reads and checks the `incus.tar.xz` of a qcow2 (VM) or squashfs (container) artifact: what
+ * the Incus client needs of metadata.yaml, for the architecture the artifact declares (which
+ * Incus must know). Problems are `invalid` (content) or `not_found` (bytes missing from
+ * storage), prefixed with the artifact.
  */
 export async function inspectIncusMetadata(blobs: Pick<Cas, 'open'>, artifact: Artifact, digest: Digest, signal: AbortSignal): Promise<IncusMetadata> {
   const about = (e: unknown): never => {

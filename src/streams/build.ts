@@ -1,19 +1,37 @@
+import type { IncusImageType } from '../domain/catalog.ts';
 import { incusArchitecture } from '../domain/incus.ts';
 import type { FeedEntry, FeedSnapshot } from '../domain/feed.ts';
-import type { StreamsImages, StreamsIndex, StreamsProduct } from './types.ts';
+import type { StreamsImages, StreamsIndex, StreamsItem, StreamsProduct } from './types.ts';
+
+/**
+ * What an image of each Incus type is made of in a product version: the root item's ftype, and
+ * the field of the `incus.tar.xz` item the client takes the fingerprint from for that root
+ * (lxc/incus shared/simplestreams/products.go: no such field → the image is dropped).
+ */
+const ROOT = {
+  'virtual-machine': { ftype: 'disk-kvm.img', combined: 'combined_disk-kvm-img_sha256' },
+  container: { ftype: 'squashfs', combined: 'combined_squashfs_sha256' },
+} as const satisfies Record<IncusImageType, { ftype: StreamsItem['ftype']; combined: keyof StreamsItem }>;
 
 /**
  * Projects published artifacts into Simple Streams documents for the Incus client.
  *
- * - One product per published artifact (image, version, os, architecture, variant): the client
- *   gives an alias name to the first image that claims it, so an alias that must reach an
- *   older version has to be that version's alone.
+ * - One product per published artifact (image, version, os, architecture, variant, type): the
+ *   client gives an alias name to the first image that claims it, so an alias that must reach an
+ *   older version has to be that version's alone. A container product's id ends in `:container`,
+ *   so it never takes the id of the VM product of the same artifact coordinates.
  * - Aliases: `IMAGE/VERSION` for every version, `IMAGE/ALIAS` for every imgsrv alias (an exact
  *   version of that name wins, as in refs), plain `IMAGE` for `latest`; a non-default variant
- *   appends `/VARIANT` (and gets no plain `IMAGE`, which is the default variant's).
+ *   appends `/VARIANT` (and gets no plain `IMAGE`, which is the default variant's). A container
+ *   and a VM image share these names, as on images.linuxcontainers.org: the client keys aliases
+ *   by (name, type, architecture) and, without `--vm`, resolves a name as a container first and
+ *   then as a VM (client/simplestreams_images.go GetImageAlias), so `incus launch imgsrv:IMAGE`
+ *   and `incus image export imgsrv:IMAGE` find the container, `--vm` the VM.
  * - Version key: the publish time, `YYYYMMDD_HHMM` (UTC).
- * - Items point at the content-addressed blob routes; identical bytes (one fingerprint) become
- *   one product carrying the aliases of all.
+ * - Items point at the content-addressed blob routes: a VM version holds `disk-kvm.img` and
+ *   `incus.tar.xz` with `combined_disk-kvm-img_sha256`, a container version `squashfs` and
+ *   `incus.tar.xz` with `combined_squashfs_sha256`. Identical bytes (one fingerprint) become one
+ *   product carrying the aliases of all.
  * - It asserts what the client would otherwise drop silently (see `assertValid`).
  */
 export function buildFeed(snapshot: FeedSnapshot): { index: StreamsIndex; images: StreamsImages; skipped: string[] } {
@@ -30,25 +48,35 @@ export function buildFeed(snapshot: FeedSnapshot): { index: StreamsIndex; images
 
   // Newest first, so the product kept for a fingerprint (and for a clash) is the newest.
   const entries = [...snapshot.entries].sort((a, b) => b.publishedAt.getTime() - a.publishedAt.getTime() || a.version.localeCompare(b.version));
-  const byFingerprint = new Map<string, { key: string; product: StreamsProduct; aliases: Set<string> }>();
+  const byFingerprint = new Map<string, { key: string; type: IncusImageType; product: StreamsProduct; aliases: Set<string> }>();
   const keys = new Set<string>();
   for (const e of entries) {
     const arch = incusArchitecture(e.architecture);
-    const key = `${e.image}:${e.version}:${e.operatingSystem}:${arch}:${e.variant}`;
-    if (!arch || keys.has(key)) {
-      skipped.push(`${e.image} ${e.version} ${e.operatingSystem}/${e.architecture}/${e.variant}: ${arch ? 'another artifact of this version has the same Incus architecture' : 'architecture unknown to Incus'}`);
+    const key = `${e.image}:${e.version}:${e.operatingSystem}:${arch}:${e.variant}${e.type === 'container' ? ':container' : ''}`;
+    const twin = byFingerprint.get(e.combinedSha256);
+    const skip = (why: string) => skipped.push(`${e.image} ${e.version} ${e.operatingSystem}/${e.architecture}/${e.variant} (${e.type}): ${why}`);
+    if (!arch) {
+      skip('architecture unknown to Incus');
+      continue;
+    }
+    if (keys.has(key)) {
+      skip(`another ${e.type} artifact of this version has the same Incus architecture`);
+      continue;
+    }
+    // One fingerprint is one image to the client, of one type.
+    if (twin && twin.type !== e.type) {
+      skip(`its fingerprint is already that of a ${twin.type} image (${twin.key})`);
       continue;
     }
     const suffix = e.variant === 'default' ? '' : `/${e.variant}`;
     const names = [e.version, ...(aliasNames.get(e.versionId) ?? [])].map((n) => `${e.image}/${n}${suffix}`);
     if (e.variant === 'default' && aliasNames.get(e.versionId)?.includes('latest')) names.push(e.image);
-    const twin = byFingerprint.get(e.combinedSha256);
     if (twin) {
       names.forEach((n) => twin.aliases.add(n));
       continue;
     }
     keys.add(key);
-    byFingerprint.set(e.combinedSha256, { key, product: product(e, arch), aliases: new Set(names) });
+    byFingerprint.set(e.combinedSha256, { key, type: e.type, product: product(e, arch), aliases: new Set(names) });
   }
 
   const products: Record<string, StreamsProduct> = {};
@@ -72,6 +100,8 @@ export const serialOf = (d: Date) => `${d.getUTCFullYear()}${two(d.getUTCMonth()
 
 function product(e: FeedEntry, arch: string): StreamsProduct {
   const release = e.properties.release ?? e.version;
+  const root = ROOT[e.type];
+  const item = (ftype: StreamsItem['ftype'], blob: FeedEntry['root']): StreamsItem => ({ ftype, path: `v1/blobs/${blob.digest}`, size: blob.size, sha256: hex(blob.digest) });
   return {
     aliases: '',
     arch,
@@ -82,14 +112,8 @@ function product(e: FeedEntry, arch: string): StreamsProduct {
     versions: {
       [serialOf(e.publishedAt)]: {
         items: {
-          'incus.tar.xz': {
-            ftype: 'incus.tar.xz',
-            path: `v1/blobs/${e.metadata.digest}`,
-            size: e.metadata.size,
-            sha256: hex(e.metadata.digest),
-            'combined_disk-kvm-img_sha256': e.combinedSha256,
-          },
-          'disk-kvm.img': { ftype: 'disk-kvm.img', path: `v1/blobs/${e.disk.digest}`, size: e.disk.size, sha256: hex(e.disk.digest) },
+          'incus.tar.xz': { ...item('incus.tar.xz', e.metadata), [root.combined]: e.combinedSha256 },
+          [root.ftype]: item(root.ftype, e.root),
         },
       },
     },
@@ -98,8 +122,9 @@ function product(e: FeedEntry, arch: string): StreamsProduct {
 
 /**
  * What the client would silently drop or misread: version keys that are not dates, hashes that
- * are not lowercase hex, fields of the wrong JSON type, alias lists with stray separators, and
- * two products with one fingerprint.
+ * are not lowercase hex, fields of the wrong JSON type, alias lists with stray separators, a
+ * version without exactly one root item and the combined hash for it, and two products with one
+ * fingerprint.
  */
 function assertValid(images: StreamsImages): void {
   const fingerprints = new Set<string>();
@@ -116,8 +141,10 @@ function assertValid(images: StreamsImages): void {
       for (const item of Object.values(version.items)) {
         if (!/^[0-9a-f]{64}$/.test(item.sha256) || !Number.isSafeInteger(item.size) || typeof item.path !== 'string') fail(key, `item ${item.ftype} is malformed`);
       }
-      const combined = version.items['incus.tar.xz']?.['combined_disk-kvm-img_sha256'];
-      if (!combined || !/^[0-9a-f]{64}$/.test(combined)) fail(key, 'no combined_disk-kvm-img_sha256');
+      const roots = Object.values(ROOT).filter((r) => Object.values(version.items).some((i) => i.ftype === r.ftype));
+      if (roots.length !== 1) fail(key, `version ${serial} needs exactly one of the items ${Object.values(ROOT).map((r) => r.ftype).join(', ')}`);
+      const combined = version.items['incus.tar.xz']?.[roots[0]!.combined];
+      if (!combined || !/^[0-9a-f]{64}$/.test(combined)) fail(key, `no ${roots[0]!.combined}`);
       if (fingerprints.has(combined!)) fail(key, `fingerprint ${combined} appears twice`);
       fingerprints.add(combined!);
     }

@@ -10,15 +10,22 @@ export interface StreamsIndex {
   };
 }
 
+/**
+ * One file of a product version. The client pairs the `incus.tar.xz` item with the root item
+ * (`disk-kvm.img`: a VM image; `squashfs`: a container image) and takes the fingerprint from the
+ * combined hash named after the root's ftype; a missing one drops the image.
+ */
 export interface StreamsItem {
-  ftype: 'disk-kvm.img' | 'incus.tar.xz';
+  ftype: 'disk-kvm.img' | 'squashfs' | 'incus.tar.xz';
   /** Relative to the feed root, no query string; the client appends it to the remote URL. */
   path: string;
   size: number;
   /** Lowercase hex, no prefix. */
   sha256: string;
-  /** On the incus.tar.xz item: sha256 of the metadata bytes followed by the disk bytes (the Incus fingerprint). */
+  /** On the incus.tar.xz item of a VM image: sha256 of the metadata bytes followed by the disk bytes (the Incus fingerprint). */
   'combined_disk-kvm-img_sha256'?: string;
+  /** On the incus.tar.xz item of a container image: sha256 of the metadata bytes followed by the squashfs bytes. */
+  combined_squashfs_sha256?: string;
 }
 
 export interface StreamsProduct {

@@ -19,19 +19,45 @@ export async function makeQcow2(sizeMb = 16): Promise<Buffer> {
   }
 }
 
+/**
+ * A real (small) squashfs root filesystem made by mksquashfs (squashfs-tools): /etc/os-release,
+ * an executable /sbin/init and a unique marker, owned by root, as a container image's rootfs.
+ */
+export async function makeSquashfs(osRelease = 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'imgsrv-squashfs-'));
+  try {
+    const root = join(dir, 'rootfs');
+    await mkdir(join(root, 'etc'), { recursive: true });
+    await mkdir(join(root, 'sbin'));
+    await writeFile(join(root, 'etc', 'os-release'), osRelease);
+    await writeFile(join(root, 'etc', 'imgsrv-test'), `imgsrv test rootfs ${Math.random()}\n`);
+    await writeFile(join(root, 'sbin', 'init'), '#!/bin/sh\nexec sleep infinity\n', { mode: 0o755 });
+    execFileSync('mksquashfs', [root, join(dir, 'rootfs.squashfs'), '-noappend', '-all-root', '-quiet', '-no-progress'], { stdio: 'ignore' });
+    const image = await readFile(join(dir, 'rootfs.squashfs'));
+    // "hsqs": the little-endian squashfs superblock magic.
+    if (image.subarray(0, 4).toString('latin1') !== 'hsqs') throw new Error('mksquashfs made no squashfs');
+    return image;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export interface IncusMetadataFields {
   architecture?: string;
   creationDate?: number;
   properties?: Record<string, string>;
+  /** A container image's metadata: the hostname template applied to /etc/hostname on create and copy. */
+  container?: boolean;
   /** Raw metadata.yaml instead of the fields above. */
   yaml?: string;
 }
 
-/** A real incus.tar.xz (metadata.yaml and templates/, made with tar and xz) for a VM image. */
+/** A real incus.tar.xz (metadata.yaml and templates/, made with tar and xz) for a VM image, or a container image. */
 export async function makeIncusTarXz(fields: IncusMetadataFields = {}): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'imgsrv-meta-'));
   try {
     const props = fields.properties ?? { os: 'Debian', release: 'bookworm', description: 'Debian 12 (bookworm)', variant: 'default' };
+    const templates = fields.container ? ['templates:', '  /etc/hostname:', '    when: [create, copy]', '    template: hostname.tpl'] : ['templates: {}'];
     const yaml =
       fields.yaml ??
       [
@@ -39,7 +65,7 @@ export async function makeIncusTarXz(fields: IncusMetadataFields = {}): Promise<
         `creation_date: ${fields.creationDate ?? 1795400000}`,
         'properties:',
         ...Object.entries(props).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`),
-        'templates: {}',
+        ...templates,
         '',
       ].join('\n');
     await writeFile(join(dir, 'metadata.yaml'), yaml);

@@ -16,14 +16,23 @@ function entry(over: Partial<FeedEntry> = {}): FeedEntry {
     operatingSystem: 'debian',
     architecture: 'amd64',
     variant: 'default',
-    disk: { digest: `sha256:${h(n.toString(16))}`, size: 1000 + n },
+    type: 'virtual-machine',
+    root: { digest: `sha256:${h(n.toString(16))}`, size: 1000 + n },
     metadata: { digest: `sha256:${h('e' + n.toString(16))}`, size: 300 + n },
     combinedSha256: h('c' + n.toString(16)),
     properties: { release: 'bookworm', description: 'Debian 12 (bookworm)' },
     ...over,
   };
 }
+/** A container image (squashfs rootfs) entry. */
+const container = (over: Partial<FeedEntry> = {}) => entry({ type: 'container', ...over });
 const alias = (image: string, name: string, versionId: string): FeedAlias => ({ image, alias: name, versionId });
+const matchesGolden = (feed: ReturnType<typeof buildFeed>, file: string) => {
+  const golden = new URL(`./fixtures/${file}`, import.meta.url);
+  const actual = `${JSON.stringify({ index: feed.index, images: feed.images }, null, 2)}\n`;
+  if (process.env.UPDATE_GOLDEN) writeFileSync(golden, actual);
+  assert.equal(actual, readFileSync(golden, 'utf8'), 'run with UPDATE_GOLDEN=1 to accept a deliberate change');
+};
 const aliasesOf = (feed: ReturnType<typeof buildFeed>) => Object.fromEntries(Object.entries(feed.images.products).map(([k, p]) => [k, p.aliases.split(',')]));
 
 describe('Simple Streams feed builder', () => {
@@ -38,10 +47,22 @@ describe('Simple Streams feed builder', () => {
       entries: [v1, v2, arm, desktop, other],
       aliases: [alias('debian', 'latest', 'v-125'), alias('debian', 'stable', 'v-124'), alias('alpine', 'edge', 'v-alp')],
     });
-    const golden = new URL('./fixtures/streams-golden.json', import.meta.url);
-    const actual = `${JSON.stringify({ index: feed.index, images: feed.images }, null, 2)}\n`;
-    if (process.env.UPDATE_GOLDEN) writeFileSync(golden, actual);
-    assert.equal(actual, readFileSync(golden, 'utf8'), 'run with UPDATE_GOLDEN=1 to accept a deliberate change');
+    matchesGolden(feed, 'streams-golden.json');
+    assert.deepEqual(feed.skipped, []);
+  });
+
+  it('matches the golden documents for container images beside VM images of the same versions', () => {
+    n = 0;
+    const vm = entry({ version: '12.5', versionId: 'v-125' });
+    const ct = container({ version: '12.5', versionId: 'v-125' });
+    const ctOld = container({ version: '12.4', versionId: 'v-124' });
+    const ctDesktop = container({ version: '12.5', versionId: 'v-125', variant: 'desktop' });
+    const ctArm = container({ version: '12.5', versionId: 'v-125', architecture: 'aarch64' });
+    const feed = buildFeed({
+      entries: [vm, ct, ctOld, ctDesktop, ctArm],
+      aliases: [alias('debian', 'latest', 'v-125'), alias('debian', 'stable', 'v-124')],
+    });
+    matchesGolden(feed, 'streams-golden-containers.json');
     assert.deepEqual(feed.skipped, []);
   });
 
@@ -101,7 +122,53 @@ describe('Simple Streams feed builder', () => {
     assert.deepEqual(Object.keys(p.versions), [serialOf(e.publishedAt)]);
     assert.equal(serialOf(new Date('2026-01-02T03:04:59Z')), '20260102_0304');
     const items = Object.values(p.versions)[0]!.items;
-    assert.deepEqual(items['disk-kvm.img'], { ftype: 'disk-kvm.img', path: `v1/blobs/${e.disk.digest}`, size: e.disk.size, sha256: e.disk.digest.slice(7) });
+    assert.deepEqual(items['disk-kvm.img'], { ftype: 'disk-kvm.img', path: `v1/blobs/${e.root.digest}`, size: e.root.size, sha256: e.root.digest.slice(7) });
     assert.equal(items['incus.tar.xz']!['combined_disk-kvm-img_sha256'], e.combinedSha256);
+  });
+
+  it('gives a container image a squashfs item and combined_squashfs_sha256 on its metadata item', () => {
+    const e = container();
+    const p = Object.values(buildFeed({ entries: [e], aliases: [] }).images.products)[0]!;
+    const items = Object.values(p.versions)[0]!.items;
+    assert.deepEqual(Object.keys(items).sort(), ['incus.tar.xz', 'squashfs']);
+    assert.deepEqual(items.squashfs, { ftype: 'squashfs', path: `v1/blobs/${e.root.digest}`, size: e.root.size, sha256: e.root.digest.slice(7) });
+    assert.deepEqual(items['incus.tar.xz'], {
+      ftype: 'incus.tar.xz',
+      path: `v1/blobs/${e.metadata.digest}`,
+      size: e.metadata.size,
+      sha256: e.metadata.digest.slice(7),
+      combined_squashfs_sha256: e.combinedSha256,
+    });
+  });
+
+  it('keeps container and VM products of one version apart: own product ids, the same alias names', () => {
+    const vm = entry({ versionId: 'v' });
+    const ct = container({ versionId: 'v', version: vm.version });
+    const feed = buildFeed({ entries: [vm, ct], aliases: [alias('debian', 'latest', 'v'), alias('debian', 'stable', 'v')] });
+    const a = aliasesOf(feed);
+    // The client keys aliases by (name, type, architecture): without --vm a name is the container's.
+    const names = ['debian', `debian/${vm.version}`, 'debian/latest', 'debian/stable'];
+    assert.deepEqual(a, { [`debian:${vm.version}:debian:amd64:default`]: names, [`debian:${vm.version}:debian:amd64:default:container`]: names });
+    const p = feed.images.products[`debian:${vm.version}:debian:amd64:default:container`]!;
+    assert.equal(p.variant, 'default', 'the type is in the items and the product id, not the variant');
+  });
+
+  it('leaves out a container whose fingerprint a (newer) VM image already has, and a second container of one architecture', () => {
+    const twin = container({ combinedSha256: h('a') });
+    const vm = entry({ combinedSha256: h('a') });
+    const one = container({ versionId: 'x', version: '9' });
+    const again = container({ versionId: 'x', version: '9', architecture: 'x86_64' });
+    const feed = buildFeed({ entries: [vm, twin, one, again], aliases: [] });
+    assert.equal(Object.keys(feed.images.products).length, 2);
+    assert.equal(feed.skipped.length, 2);
+    assert.ok(feed.skipped.some((s) => /\(container\): its fingerprint is already that of a virtual-machine image/.test(s)));
+    assert.ok(feed.skipped.some((s) => /\(container\): another container artifact of this version has the same Incus architecture/.test(s)));
+  });
+
+  it('publishes identical container bytes once, with the aliases of every version', () => {
+    const first = container({ versionId: 'a', combinedSha256: h('9') });
+    const again = container({ versionId: 'b', combinedSha256: h('9') });
+    const feed = buildFeed({ entries: [first, again], aliases: [] });
+    assert.deepEqual(Object.values(aliasesOf(feed)), [[`debian/${first.version}`, `debian/${again.version}`].sort()]);
   });
 });

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import { INCUS_METADATA_ATTACHMENT } from '../../domain/catalog.ts';
+import { INCUS_METADATA_ATTACHMENT, incusImageType, type ArtifactFormat } from '../../domain/catalog.ts';
+import type { FeedEntry } from '../../domain/feed.ts';
 import type { FeedRepository } from '../catalog-repository.ts';
 import type { SqlAdapter } from './adapter.ts';
 import type { Database } from './schema.ts';
@@ -32,6 +33,7 @@ export function sqlFeed(a: SqlAdapter): FeedRepository {
           'a.operating_system',
           'a.architecture',
           'a.variant',
+          'a.format',
           'a.primary_blob_digest',
           'a.primary_blob_size',
           'm.blob_digest',
@@ -44,19 +46,28 @@ export function sqlFeed(a: SqlAdapter): FeedRepository {
         .execute();
       const aliases = await db.selectFrom('aliases').innerJoin('images', 'images.id', 'aliases.image_id').select(['images.name as image', 'aliases.alias', 'aliases.version_id']).execute();
       return {
-        entries: rows.map((r) => ({
-          image: r.image,
-          version: r.version,
-          versionId: r.version_id,
-          publishedAt: new Date(Number(r.published_at)),
-          operatingSystem: r.operating_system,
-          architecture: r.architecture,
-          variant: r.variant,
-          disk: { digest: r.primary_blob_digest, size: Number(r.primary_blob_size) },
-          metadata: { digest: r.blob_digest, size: Number(r.blob_size) },
-          combinedSha256: r.combined_sha256,
-          properties: JSON.parse(r.properties) as Record<string, string>,
-        })),
+        // An indexed artifact is of a format Incus is served (incus_index picks only those);
+        // a row of any other format cannot be shown, so it is left out rather than mistyped.
+        entries: rows.flatMap((r): FeedEntry[] => {
+          const type = incusImageType(r.format as ArtifactFormat);
+          if (!type) return [];
+          return [
+            {
+              image: r.image,
+              version: r.version,
+              versionId: r.version_id,
+              publishedAt: new Date(Number(r.published_at)),
+              operatingSystem: r.operating_system,
+              architecture: r.architecture,
+              variant: r.variant,
+              type,
+              root: { digest: r.primary_blob_digest, size: Number(r.primary_blob_size) },
+              metadata: { digest: r.blob_digest, size: Number(r.blob_size) },
+              combinedSha256: r.combined_sha256,
+              properties: JSON.parse(r.properties) as Record<string, string>,
+            },
+          ];
+        }),
         aliases: aliases.map((r) => ({ image: r.image, alias: r.alias, versionId: r.version_id })),
       };
     },
