@@ -5,6 +5,7 @@ import type { Job, NewJob } from '../domain/job.ts';
 import type { OidcGrantee, OidcIdentity, OidcRule } from '../domain/oidc.ts';
 import type { UploadPart, UploadSession, UploadState } from '../domain/upload.ts';
 import type { CatalogRepository, FeedRepository, PublishRepository } from './catalog-repository.ts';
+import type { ComposeRepository } from './compose-repository.ts';
 import type { RegistryRepository } from './registry-repository.ts';
 
 /**
@@ -16,7 +17,7 @@ import type { RegistryRepository } from './registry-repository.ts';
  * Errors: `not_found` / `precondition_failed` / `conflict` as documented per method;
  * `unavailable` when the database cannot be reached. Nothing else escapes.
  */
-export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, AuthRepository, OidcRepository, CatalogRepository, PublishRepository, FeedRepository, RegistryRepository {
+export interface MetadataStore extends UploadRepository, BlobIndex, JobQueue, AuthRepository, OidcRepository, CatalogRepository, PublishRepository, FeedRepository, RegistryRepository, ComposeRepository {
   /** Resolves when the database answers a trivial query; throws `unavailable` otherwise. */
   ping(): Promise<void>;
   /** Releases connections. Idempotent. */

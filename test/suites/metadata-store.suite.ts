@@ -8,6 +8,7 @@ import type { MetadataStore } from '../../src/store/metadata-store.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
 import { describeAuthCases } from './auth-store.cases.ts';
 import { describeCatalogCases } from './catalog-store.cases.ts';
+import { describeComposeCases } from './compose-store.cases.ts';
 import { describeRaceCases } from './race.cases.ts';
 import { describeRegistryCases } from './registry-store.cases.ts';
 import { at, rejectsWith, T0 } from './common.ts';
@@ -72,6 +73,7 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
     describeAuthCases(() => store);
     describeRaceCases(() => store, () => f.openPeer());
     describeRegistryCases(() => store);
+    describeComposeCases(() => store);
 
     describe('uploads', () => {
       it('round-trips a session with every optional field', async () => {

@@ -244,6 +244,27 @@ export interface ServerSecretsTable {
   created_at: number;
 }
 
+export interface ComposesTable {
+  id: string;
+  principal_id: string;
+  state: string;
+  request: string;
+  target: string;
+  error: string | null;
+  files: string | null;
+  packages: string | null;
+  cancel_requested: number;
+  created_at: number;
+  updated_at: number;
+  finished_at: number | null;
+}
+
+export interface ComposeLogsTable {
+  compose_id: string;
+  seq: number;
+  line: string;
+}
+
 export interface Database {
   uploads: UploadsTable;
   upload_parts: UploadPartsTable;
@@ -270,4 +291,6 @@ export interface Database {
   oci_manifests: OciManifestsTable;
   oci_tags: OciTagsTable;
   server_secrets: ServerSecretsTable;
+  composes: ComposesTable;
+  compose_logs: ComposeLogsTable;
 }

@@ -4,6 +4,7 @@ import type { MetadataStore } from '../metadata-store.ts';
 import type { SqlAdapter } from './adapter.ts';
 import { sqlAuth } from './auth.ts';
 import { sqlCatalog } from './catalog.ts';
+import { sqlCompose } from './compose.ts';
 import { sqlFeed } from './feed.ts';
 import { sqlPublish } from './publish.ts';
 import { sqlJobs } from './jobs.ts';
@@ -25,6 +26,7 @@ export function createSqlMetadataStore(adapter: SqlAdapter): MetadataStore {
     ...sqlPublish(adapter),
     ...sqlFeed(adapter),
     ...sqlRegistry(adapter),
+    ...sqlCompose(adapter),
     async ping() {
       await sql`select 1`.execute(adapter.db);
     },

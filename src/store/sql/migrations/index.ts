@@ -6,6 +6,7 @@ import * as m0004 from './0004-auth-management.ts';
 import * as m0005 from './0005-catalog-revision.ts';
 import * as m0006 from './0006-part-writes.ts';
 import * as m0007 from './0007-registry.ts';
+import * as m0008 from './0008-composes.ts';
 
 /** Numbered migrations in order. Append only; a landed migration is never edited. */
 export const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ export const migrations: Record<string, Migration> = {
   '0005-catalog-revision': m0005,
   '0006-part-writes': m0006,
   '0007-registry': m0007,
+  '0008-composes': m0008,
 };
 
 export const migrationProvider: MigrationProvider = {
