@@ -1,7 +1,7 @@
 // Bundles the server into dist/main.mjs and its CEL worker into dist/cel-worker.mjs (plain
 // JavaScript, dependencies left external), so that
-// `npm start` runs no transpiler, and converts the served contract to dist/imgsrv-v1.openapi.json,
-// so that the server needs no YAML parser. Every output is written to a temporary name and
+// `npm start` runs no transpiler, and converts the served contracts (openapi/*.yaml) to
+// dist/*.openapi.json, so that the server needs no YAML parser. Every output is written to a temporary name and
 // renamed, so concurrent builds (parallel test files) never expose a half-written file.
 import { buildSync } from 'esbuild';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,8 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BUNDLE = fileURLToPath(new URL('../dist/main.mjs', import.meta.url));
-const CONTRACT_YAML = fileURLToPath(new URL('../openapi/imgsrv-v1.yaml', import.meta.url));
-const CONTRACT_JSON = fileURLToPath(new URL('../dist/imgsrv-v1.openapi.json', import.meta.url));
+const CONTRACTS = ['imgsrv-v1', 'compose-v2'];
 
 export function build() {
   mkdirSync(new URL('../dist', import.meta.url), { recursive: true });
@@ -35,8 +34,11 @@ export function build() {
   renameSync(join(temp, 'cel-worker.mjs'), join(dirname(BUNDLE), 'cel-worker.mjs'));
   renameSync(join(temp, 'main.mjs'), BUNDLE);
   rmSync(temp, { recursive: true, force: true });
-  writeFileSync(`${CONTRACT_JSON}.${process.pid}.tmp`, JSON.stringify(parse(readFileSync(CONTRACT_YAML, 'utf8'))));
-  renameSync(`${CONTRACT_JSON}.${process.pid}.tmp`, CONTRACT_JSON);
+  for (const name of CONTRACTS) {
+    const json = join(ROOT, 'dist', `${name}.openapi.json`);
+    writeFileSync(`${json}.${process.pid}.tmp`, JSON.stringify(parse(readFileSync(join(ROOT, 'openapi', `${name}.yaml`), 'utf8'))));
+    renameSync(`${json}.${process.pid}.tmp`, json);
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) build();

@@ -7,6 +7,7 @@ import { createFsDriver } from './blobs/fs/fs-driver.ts';
 import { isDomainError } from './domain/errors.ts';
 import type { Config, JobKindName } from './config.ts';
 import { createHttpServer } from './http/server.ts';
+import { composeSurface } from './http/compose/surface.ts';
 import { ociSurface } from './http/oci/surface.ts';
 import { streamsRoutes } from './http/streams/routes.ts';
 import { aliasRoutes } from './http/v1/aliases.ts';
@@ -14,13 +15,14 @@ import { artifactRoutes } from './http/v1/artifacts.ts';
 import { authRoutes } from './http/v1/auth.ts';
 import { blobRoutes } from './http/v1/blobs.ts';
 import { loadContract } from './http/v1/contract.ts';
-import { readContractFiles } from './http/v1/contract-files.ts';
+import { readComposeContract, readContractFiles } from './http/v1/contract-files.ts';
 import { imageRoutes } from './http/v1/images.ts';
 import { metaRoutes } from './http/v1/meta.ts';
 import { oidcRuleRoutes } from './http/v1/oidc-rules.ts';
 import { publishRoutes } from './http/v1/publish.ts';
 import { contractSurface } from './http/v1/scope.ts';
 import { uploadRoutes } from './http/v1/uploads.ts';
+import { composeJob, sweepComposeLeftovers } from './jobs/compose-job.ts';
 import { ingestJob } from './jobs/ingest-job.ts';
 import { publishJob } from './jobs/publish-job.ts';
 import { createJobRunner, type JobWorker } from './jobs/runner.ts';
@@ -37,6 +39,7 @@ import { createAuthService } from './services/auth.ts';
 import { createAuthAdminService } from './services/auth-admin.ts';
 import { createBlobService } from './services/blobs.ts';
 import { createCatalogService } from './services/catalog.ts';
+import { createComposeService } from './services/compose.ts';
 import { createFeedService } from './services/feed.ts';
 import { createIngestService } from './services/ingest.ts';
 import { createOidcAuthenticator } from './services/oidc-auth.ts';
@@ -113,15 +116,8 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
   const base = { store, blobs, clock, log, newId: randomUUID };
 
   const ingest = createIngestService({ ...base, uploadTtlSeconds: config.uploadTtlSeconds, failpoint });
-  const handlers: Record<JobKindName, JobWorker['handler']> = { ingest: ingestJob(ingest), publish: publishJob({ ...base, failpoint }) };
-  const runner = createJobRunner({
-    store,
-    workers: config.jobs.map(({ kind, concurrency }) => ({ handler: handlers[kind], concurrency })),
-    leaseMs: config.jobLeaseSeconds * 1000,
-    pollMs: 1000,
-    clock,
-    log,
-  });
+  // The runner is made below, once the services its handlers use exist; requests only come after.
+  const onJobEnqueued = () => jobs.notify();
   const audit = createAuditLog(log, clock);
   const cel = createCelEvaluator({ budgetMs: CEL_BUDGET_MS });
   const judge = createRuleJudge({ log, cel });
@@ -135,19 +131,38 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
     writes,
     uploadTtlMs: config.uploadTtlSeconds * 1000,
     maxPartBytes: config.maxPartBytes,
-    onJobEnqueued: () => runner.notify(),
+    onJobEnqueued,
   });
   const blobService = createBlobService(base);
   const catalog = createCatalogService({ ...base, audit });
   const artifacts = createArtifactService({ ...base, audit, catalog });
   const aliases = createAliasService({ ...base, audit, catalog });
-  const publish = createPublishService({ ...base, audit, catalog, onJobEnqueued: () => runner.notify() });
+  const publish = createPublishService({ ...base, audit, catalog, onJobEnqueued });
   const feed = createFeedService(base);
   const registryUploads = createRegistryUploads({ ...base, writes, ingest, uploadTtlMs: config.uploadTtlSeconds * 1000, maxBlobBytes: config.maxBlobBytes });
   const projection = createProjection({ catalog, aliases: async (name) => (await aliases.list(name)).map((a) => a.alias) });
   const registry = createRegistryBlobs({ ...base, uploads: registryUploads, projection, audit, projectedNames: async () => (await catalog.listImages()).map((i) => i.name) });
   const manifests = createManifestService({ ...base, projection, audit });
   const access = createRegistryAccess({ ...base, auth, anonymousPull: config.ociAnonymousPull, tokenTtlSeconds: REGISTRY_TOKEN_TTL_SECONDS });
+  const composes = createComposeService({ ...base, audit, defaultMirror: config.compose.mirror, onJobEnqueued });
+  const composeWork = { store, workDir: config.compose.workDir, log };
+  const handlers: Record<JobKindName, JobWorker['handler']> = {
+    ingest: ingestJob(ingest),
+    publish: publishJob({ ...base, failpoint }),
+    compose: composeJob({ ...base, ...composeWork, catalog: { catalog, artifacts, publish, aliases }, cacheDir: config.compose.cacheDir, breakBoot: config.failpoints.includes('compose-break-boot') }),
+  };
+  const jobs = createJobRunner({
+    store,
+    workers: config.jobs.map(({ kind, concurrency }) => ({ handler: handlers[kind], concurrency })),
+    leaseMs: config.jobLeaseSeconds * 1000,
+    pollMs: 1000,
+    clock,
+    log,
+  });
+  const startJobs = async () => {
+    if (config.jobs.some((j) => j.kind === 'compose')) await sweepComposeLeftovers(composeWork);
+    await jobs.start();
+  };
   const contract = loadContract(readContractFiles());
   const server = createHttpServer({
     log,
@@ -172,6 +187,7 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
       }),
       contractSurface({ contract, auth, prefix: '/streams', routes: [streamsRoutes({ feed })] }),
       ociSurface({ access, registry, manifests, uploads: registryUploads, cas: blobService, publicUrl: config.publicUrl }),
+      composeSurface({ composes, auth, openapi: readComposeContract() }),
     ],
   });
 
@@ -181,17 +197,17 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
   return {
     async serve() {
       const bootstrap = await auth.bootstrap({ token: config.bootstrapToken, ttlSeconds: config.bootstrapTokenTtlSeconds });
-      await runner.start();
+      await startJobs();
       sweeper.start();
       await server.listen({ host: config.host, port: config.port });
       const { port } = server.server.address() as AddressInfo;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-      return { url: `${config.tls ? 'https' : 'http'}://${host}:${port}`, jobs: runner.kinds, bootstrap };
+      return { url: `${config.tls ? 'https' : 'http'}://${host}:${port}`, jobs: jobs.kinds, bootstrap };
     },
     async work() {
-      await runner.start();
+      await startJobs();
       sweeper.start();
-      return { jobs: runner.kinds };
+      return { jobs: jobs.kinds };
     },
     async sweep() {
       await ingest.sweep();
@@ -203,7 +219,7 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
         const force = setTimeout(() => server.server.closeAllConnections(), SHUTDOWN_GRACE_MS);
         await server.close();
         clearTimeout(force);
-        await runner.stop();
+        await jobs.stop();
         await cel.close();
         await store.close();
       })();

@@ -27,13 +27,15 @@ export interface Config {
   jobLeaseSeconds: number;
   /** The job kinds this process runs, each with how many at once (`IMGSRV_JOBS`, `IMGSRV_JOB_CONCURRENCY[_KIND]`). */
   jobs: { kind: JobKindName; concurrency: number }[];
+  /** Image builds: the default Debian mirror (none when neither set nor found in apt's sources), workspaces, and the rootfs cache. */
+  compose: { mirror?: string; workDir: string; cacheDir: string };
   logLevel: LogLevel;
   /** Crash-test pause points (testing only); see README. */
   failpoints: string[];
 }
 
 /** The kinds of durable jobs there are; a process runs those `IMGSRV_JOBS` names. */
-export const JOB_KIND_NAMES = ['ingest', 'publish'] as const;
+export const JOB_KIND_NAMES = ['ingest', 'publish', 'compose'] as const;
 export type JobKindName = (typeof JOB_KIND_NAMES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -70,12 +72,18 @@ const OPTIONAL = [
   'IMGSRV_TLS_KEY',
   'IMGSRV_PUBLIC_URL',
   'IMGSRV_FAILPOINTS',
+  'IMGSRV_COMPOSE_MIRROR',
+  'IMGSRV_COMPOSE_WORK_DIR',
+  'IMGSRV_COMPOSE_CACHE_DIR',
   ...JOB_KIND_NAMES.map((k) => `IMGSRV_JOB_CONCURRENCY_${k.toUpperCase()}` as const),
 ] as const;
 type Setting = keyof typeof DEFAULTS | (typeof OPTIONAL)[number];
 const KNOWN = new Set<string>([...Object.keys(DEFAULTS), ...OPTIONAL]);
 
-export function loadConfig(env: Env = process.env): Config {
+/** Where the default compose mirror is read from when IMGSRV_COMPOSE_MIRROR is unset: the host's own apt sources. */
+export const APT_SOURCES = ['/etc/apt/sources.list.d/debian.sources', '/etc/apt/sources.list'];
+
+export function loadConfig(env: Env = process.env, aptSources: readonly string[] = APT_SOURCES): Config {
   function get(name: keyof typeof DEFAULTS): string;
   function get(name: Setting): string | undefined;
   function get(name: Setting) {
@@ -119,7 +127,13 @@ export function loadConfig(env: Env = process.env): Config {
     jobLeaseSeconds: int('IMGSRV_JOB_LEASE', 1, 3600),
     ociAnonymousPull: bool('IMGSRV_OCI_ANONYMOUS_PULL'),
     maxBlobBytes: int('IMGSRV_MAX_BLOB_SIZE', 1),
-    jobs: parseJobs(get('IMGSRV_JOBS'), (kind) => int(`IMGSRV_JOB_CONCURRENCY_${kind.toUpperCase()}` as Setting, 1, 64, int('IMGSRV_JOB_CONCURRENCY', 1, 64))),
+    // An image build uses about two cores at its peak: one at a time unless asked otherwise.
+    jobs: parseJobs(get('IMGSRV_JOBS'), (kind) => int(`IMGSRV_JOB_CONCURRENCY_${kind.toUpperCase()}` as Setting, 1, 64, kind === 'compose' ? 1 : int('IMGSRV_JOB_CONCURRENCY', 1, 64))),
+    compose: {
+      mirror: parseMirror(get('IMGSRV_COMPOSE_MIRROR')) ?? mirrorOfAptSources(aptSources),
+      workDir: resolve(get('IMGSRV_COMPOSE_WORK_DIR') ?? resolve(dataDir, 'compose', 'work')),
+      cacheDir: resolve(get('IMGSRV_COMPOSE_CACHE_DIR') ?? resolve(dataDir, 'compose', 'cache')),
+    },
     logLevel,
     failpoints: (get('IMGSRV_FAILPOINTS') ?? '').split(',').map((f) => f.trim()).filter(Boolean),
   };
@@ -136,6 +150,38 @@ function parseJobs(raw: string, concurrency: (kind: JobKindName) => number): Con
     if (!(JOB_KIND_NAMES as readonly string[]).includes(kind)) throw new ConfigError(`IMGSRV_JOBS names ${JSON.stringify(kind)}, which is not one of ${JOB_KIND_NAMES.join(', ')}`);
   }
   return [...new Set(kinds as JobKindName[])].map((kind) => ({ kind, concurrency: concurrency(kind) }));
+}
+
+function parseMirror(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`IMGSRV_COMPOSE_MIRROR=${JSON.stringify(raw)} is not an absolute URL`);
+  }
+  if (!['http:', 'https:'].includes(url.protocol) || url.search || url.hash) throw new ConfigError(`IMGSRV_COMPOSE_MIRROR=${JSON.stringify(raw)} must be an http(s) URL of a Debian archive, without query or fragment`);
+  return url.href.replace(/\/+$/, '');
+}
+
+/** The first Debian archive the host's apt uses (deb822 `URIs:` of a stanza without `-security` suites, or a one-line `deb` source). */
+export function mirrorOfAptSources(files: readonly string[]): string | undefined {
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const stanza of text.split(/\n\s*\n/)) {
+      const uri = /^URIs:\s*(\S+)/im.exec(stanza)?.[1];
+      const suites = /^Suites:\s*(.+)$/im.exec(stanza)?.[1] ?? '';
+      if (uri && /^https?:/.test(uri) && !/-security\b/.test(suites)) return uri.replace(/\/+$/, '');
+    }
+    const line = /^deb\s+(?:\[[^\]]*\]\s+)?(https?:\S+)\s+(\S+)/m.exec(text);
+    if (line && !line[2]!.endsWith('-security')) return line[1]!.replace(/\/+$/, '');
+  }
+  return undefined;
 }
 
 function parseDatabaseUrl(raw: string | undefined, dataDir: string): Config['database'] {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import { digestHex, parseDigest, type Digest } from '../domain/digest.ts';
@@ -96,15 +96,16 @@ export function createCas(driver: ByteDriver) {
 
     commit,
     /**
-     * Stores bytes held in memory (a manifest) as a trusted blob, through the private area
-     * `areaId` (a fresh upload id), which is gone afterwards.
+     * Stores bytes the server itself holds (a manifest in memory, an image it built) as a trusted
+     * blob, hashed as they are committed, through the private area `areaId` (a fresh upload id),
+     * which is gone afterwards.
      */
-    async storeBytes(bytes: Buffer, areaId: string, signal: AbortSignal): Promise<{ digest: Digest; size: number; outcome: 'created' | 'existed' }> {
+    async storeStream(input: { body: Readable; maxBytes: number; areaId: string; signal: AbortSignal }): Promise<{ digest: Digest; size: number; outcome: 'created' | 'existed' }> {
       try {
-        const part = await writePart({ uploadId: areaId, body: Readable.from([bytes]), maxBytes: bytes.length, signal });
-        return await commit({ uploadId: areaId, parts: [part], signal });
+        const part = await writePart({ uploadId: input.areaId, offset: 0, body: input.body, maxBytes: input.maxBytes, signal: input.signal });
+        return await commit({ uploadId: input.areaId, parts: [part], signal: input.signal });
       } finally {
-        await driver.discardUpload(areaId);
+        await driver.discardUpload(input.areaId);
       }
     },
 

@@ -26,8 +26,6 @@ export type ImageType = (typeof IMAGE_TYPES)[number];
 export const ARCHITECTURES = ['x86_64'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
-export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
-
 export interface BuildUser {
   readonly name: string;
   /** One OpenSSH public key line, written to ~/.ssh/authorized_keys. */
@@ -110,7 +108,7 @@ export function parseBuildRequest(input: BuildRequestInput): ParseResult {
     else if (!imageTypes.includes(t as ImageType)) imageTypes.push(t as ImageType);
   }
 
-  const mirror = httpUrl(input.mirror ?? DEFAULT_MIRROR, 'mirror', p);
+  const mirror = httpUrl(input.mirror, 'mirror', p);
   let securityMirror: string | null = null;
   if (input.securityMirror === undefined) securityMirror = mirror?.endsWith('/debian') ? `${mirror}-security` : null;
   else if (input.securityMirror !== null) securityMirror = httpUrl(input.securityMirror, 'securityMirror', p);

@@ -178,7 +178,7 @@ export async function runBuild(opts: RunBuildOptions): Promise<BuildResult> {
         }));
         result.bootTest = boot;
         if (!boot.markerSeen)
-          throw new ComposeError('boot_test_failed', 'boot-test', `boot-test: ${boot.reason ?? 'no marker'}; serial log: ${serialLog}`, { serialLog });
+          throw new ComposeError('boot_test_failed', 'boot-test', `boot-test: ${boot.reason ?? 'no marker'}; the serial console is in the build log ([serial] lines)`, { serialLog });
         log(`[boot-test] marker seen after ${boot.seconds} s (${accel}); guest reports ${JSON.stringify(boot.facts)}`);
       }
     }

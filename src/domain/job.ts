@@ -68,5 +68,8 @@ export function stringFieldsKind<P extends Record<string, string>>(kind: string,
 /** Verifies and commits the parts of a completed upload session (the CAS ingest). */
 export const INGEST_JOB = stringFieldsKind<{ uploadId: string }>('ingest', { uploadId: 'upload_id' });
 
+/** Builds, boot-tests and publishes the images of a compose. */
+export const COMPOSE_JOB = stringFieldsKind<{ composeId: string }>('compose', { composeId: 'compose_id' });
+
 /** Drives a publish job through its steps. */
 export const PUBLISH_JOB = stringFieldsKind<{ publishJobId: string }>('publish', { publishJobId: 'publish_job_id' });

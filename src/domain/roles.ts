@@ -13,6 +13,7 @@ export const ACTIONS = [
   'publish-jobs.read',
   'publish-jobs.retry',
   'registry.write',
+  'compose.build',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -36,8 +37,8 @@ export const ROLES: readonly Role[] = [
   {
     id: 'content-writer',
     displayName: 'Content writer',
-    description: 'Uploads bytes, drafts and publishes image versions, moves aliases, and pushes to and deletes from the OCI registry.',
-    actions: ['uploads.write', 'catalog.write', 'catalog.publish', 'aliases.write', 'publish-jobs.read', 'publish-jobs.retry', 'registry.write'],
+    description: 'Uploads bytes, drafts and publishes image versions, moves aliases, pushes to and deletes from the OCI registry, and builds images (composes).',
+    actions: ['uploads.write', 'catalog.write', 'catalog.publish', 'aliases.write', 'publish-jobs.read', 'publish-jobs.retry', 'registry.write', 'compose.build'],
   },
 ];
 

@@ -26,7 +26,9 @@ export type AuditAction =
   | 'oci.manifest.delete'
   | 'oci.blob.push'
   | 'oci.blob.mount'
-  | 'oci.blob.delete';
+  | 'oci.blob.delete'
+  | 'compose.submit'
+  | 'compose.cancel';
 
 /** Who did what to whom; details are ids and names, never a secret, a token or a claim. */
 export interface AuditEvent {

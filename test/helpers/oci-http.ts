@@ -11,6 +11,7 @@ import { sha256 } from './bytes.ts';
 import type { ApiClient } from './client.ts';
 import type { ServerHandle } from './server.ts';
 import { useServer } from './suite.ts';
+import { principalToken as createPrincipalToken } from './principals.ts';
 
 /**
  * Spec-derived OCI Distribution 1.1 tests talk to one registry per suite: imgsrv by default, or
@@ -364,15 +365,7 @@ export function v1(reg: Registry): ApiClient {
 }
 
 /** Creates a principal with the given roles and an API token for it (imgsrv /v1 auth API). */
-export async function principalToken(reg: Registry, roles: string[]): Promise<string> {
-  const api = v1(reg);
-  const created = await api.post('/v1/auth/principals', { kind: 'service', display_name: `oci spec ${roles.join('+') || 'no roles'}` });
-  assert.equal(created.status, 201);
-  for (const role of roles) assert.equal((await api.put(`/v1/auth/principals/${created.json.id}/roles/${role}`)).status, 204);
-  const issued = await api.post(`/v1/auth/principals/${created.json.id}/api-tokens`, { expires_at: new Date(Date.now() + 600_000).toISOString() });
-  assert.equal(issued.status, 201);
-  return issued.json.plaintext;
-}
+export const principalToken = (reg: Registry, roles: string[]): Promise<string> => createPrincipalToken(v1(reg), roles, `oci spec ${roles.join('+') || 'no roles'}`);
 
 // ---------------------------------------------------------------------------------------------
 // The registry of a suite.

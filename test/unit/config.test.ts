@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, unknownSettings } from '../../src/config.ts';
+import { ConfigError, loadConfig, mirrorOfAptSources, unknownSettings } from '../../src/config.ts';
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -67,6 +67,10 @@ describe('configuration', () => {
       { IMGSRV_TLS_CERT: '/nonexistent.pem' },
       { IMGSRV_TLS_CERT: '/nonexistent.pem', IMGSRV_TLS_KEY: '/nonexistent.key' },
       { IMGSRV_BOOTSTRAP_TOKEN: 'has space' },
+      { IMGSRV_COMPOSE_MIRROR: 'debian/mirror' },
+      { IMGSRV_COMPOSE_MIRROR: 'ftp://mirror.example/debian' },
+      { IMGSRV_COMPOSE_MIRROR: 'http://mirror.example/debian?x=1' },
+      { IMGSRV_JOBS: 'ingest,bake' },
     ];
     for (const env of bad) {
       assert.throws(
@@ -75,6 +79,36 @@ describe('configuration', () => {
         JSON.stringify(env),
       );
     }
+  });
+
+  it('takes the compose mirror from IMGSRV_COMPOSE_MIRROR, else from the host apt sources', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imgsrv-config-'));
+    const deb822 = join(dir, 'debian.sources');
+    writeFileSync(deb822, [
+      'Types: deb', 'URIs: http://security.example/debian-security', 'Suites: bookworm-security', 'Components: main', '',
+      'Types: deb', 'URIs: http://mirror.example/debian/', 'Suites: bookworm bookworm-updates', 'Components: main', '',
+    ].join('\n'));
+    const oneLine = join(dir, 'sources.list');
+    writeFileSync(oneLine, '# comment\ndeb [arch=amd64] https://other.example/debian bookworm main\n');
+    const securityOnly = join(dir, 'security.list');
+    writeFileSync(securityOnly, 'deb http://security.example/debian-security bookworm-security main\n');
+
+    assert.equal(mirrorOfAptSources([join(dir, 'missing'), deb822, oneLine]), 'http://mirror.example/debian');
+    assert.equal(mirrorOfAptSources([securityOnly, oneLine]), 'https://other.example/debian');
+    assert.equal(mirrorOfAptSources([securityOnly]), undefined);
+
+    const fromHost = loadConfig({ IMGSRV_DATA_DIR: dir }, [oneLine]);
+    assert.equal(fromHost.compose.mirror, 'https://other.example/debian');
+    assert.equal(fromHost.compose.workDir, join(dir, 'compose', 'work'));
+    assert.equal(fromHost.compose.cacheDir, join(dir, 'compose', 'cache'));
+    assert.equal(loadConfig({ IMGSRV_COMPOSE_MIRROR: 'http://m.example/debian/' }, [oneLine]).compose.mirror, 'http://m.example/debian');
+    assert.equal(loadConfig({}, [securityOnly]).compose.mirror, undefined);
+  });
+
+  it('runs every job kind by default, compose one at a time', () => {
+    const c = loadConfig({});
+    assert.ok(c.jobs.some((j) => j.kind === 'compose' && j.concurrency === 1));
+    assert.deepEqual(loadConfig({ IMGSRV_JOBS: 'compose' }).jobs.map((j) => j.kind), ['compose']);
   });
 
   it('reports IMGSRV_ variables it does not know', () => {

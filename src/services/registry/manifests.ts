@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { Cas } from '../../blobs/cas.ts';
 import type { Principal } from '../../domain/auth.ts';
 import type { Digest } from '../../domain/digest.ts';
@@ -12,7 +13,7 @@ import type { Projection } from './projection.ts';
 
 export interface ManifestServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
   store: Pick<MetadataStore, 'putManifest' | 'getManifest' | 'heldManifests' | 'linkedBlobs' | 'resolveTag' | 'deleteManifest' | 'deleteTag' | 'listReferrers' | 'recordBlob'>;
-  blobs: Pick<Cas, 'storeBytes' | 'open'>;
+  blobs: Pick<Cas, 'storeStream' | 'open'>;
   projection: Projection;
   audit: AuditLog;
 }
@@ -74,7 +75,7 @@ export function createManifestService(deps: ManifestServiceDeps) {
       if (missing.length > 0) {
         throw new DomainError('invalid', 'manifest_blob_unknown', `the manifest references ${missing.map((d) => d.digest).join(', ')}, which repository ${repository} does not hold; push ${missing.length > 1 ? 'them' : 'it'} first`);
       }
-      const stored = await blobs.storeBytes(input.bytes, deps.newId(), input.signal);
+      const stored = await blobs.storeStream({ body: Readable.from([input.bytes]), maxBytes: input.bytes.length, areaId: deps.newId(), signal: input.signal });
       await store.recordBlob({ digest, size: input.bytes.length, now: clock.now() });
       const manifest = { repository, digest, mediaType: parsed.mediaType, size: input.bytes.length, artifactType: parsed.artifactType, subject: parsed.subject?.digest, annotations: parsed.annotations };
       await store.putManifest({ manifest, tag: 'tag' in ref ? ref.tag : undefined, now: clock.now() });
