@@ -149,7 +149,7 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
   const handlers: Record<JobKindName, JobWorker['handler']> = {
     ingest: ingestJob(ingest),
     publish: publishJob({ ...base, failpoint }),
-    compose: composeJob({ ...base, ...composeWork, catalog: { catalog, artifacts, publish, aliases }, cacheDir: config.compose.cacheDir, breakBoot: config.failpoints.includes('compose-break-boot') }),
+    compose: composeJob({ ...base, ...composeWork, catalog: { catalog, artifacts, publish, aliases }, cacheDir: config.compose.cacheDir, breakBoot: config.failpoints.includes('compose-break-boot'), failpoint }),
   };
   const jobs = createJobRunner({
     store,

@@ -30,6 +30,7 @@ export interface ComposeJobDeps {
   cacheDir: string;
   /** Test only (failpoint `compose-break-boot`): every image gets a kernel command line that cannot boot. */
   breakBoot: boolean;
+  failpoint: (name: string) => Promise<void>;
 }
 
 /** How often a running build looks whether it was cancelled. */
@@ -72,6 +73,27 @@ export function composeJob(deps: ComposeJobDeps): JobHandler<{ composeId: string
     log.warn({ composeId: compose.id, code, reason: message }, 'compose failed');
   };
 
+  /** Builds the images, stores them in the CAS and records them (state `uploading`, with the package list). */
+  async function buildAndStore(compose: Compose, outputDir: string, line: (l: string) => void, signal: AbortSignal): Promise<ComposedFile[]> {
+    await sweepWorkspaces({ parentDir: deps.workDir, log: line });
+    await rm(outputDir, { recursive: true, force: true });
+    const built = await runBuild({
+      request: compose.request as BuildRequest,
+      outputDir,
+      workDir: deps.workDir,
+      cacheDir: deps.cacheDir,
+      log: line,
+      signal,
+      testBreakKernelCmdline: deps.breakBoot,
+    });
+    const packages = (built.packages.vm ?? built.packages.container ?? []).map((p) => ({ name: p.name, version: p.version, arch: p.arch }));
+    await store.moveCompose({ id: compose.id, from: ['building'], to: 'uploading', packages, now: clock.now() });
+    const files = await storeFiles(deps, built.files, signal);
+    await store.moveCompose({ id: compose.id, from: ['uploading'], to: 'uploading', files, now: clock.now() });
+    line(`== stored ${files.map((f) => `${f.kind} ${f.digest}`).join(', ')}`);
+    return files;
+  }
+
   return {
     kind: COMPOSE_JOB,
     maxAttempts: 3,
@@ -90,26 +112,22 @@ export function composeJob(deps: ComposeJobDeps): JobHandler<{ composeId: string
         const actor = await store.getPrincipal(compose.principalId);
         if (!actor) return await fail(compose, 'publish_failed', `principal ${compose.principalId}, who asked for the compose, no longer exists`);
         if (!rolesGrant(actor.roleIds, 'compose.build')) return await fail(compose, 'forbidden', `principal ${compose.principalId}, who asked for the compose, may no longer build images`);
-        // A cancel of the pending compose may have just finished it.
-        if (!(await store.moveCompose({ id: composeId, from: ['pending', 'building', 'uploading'], to: 'building', now: clock.now() }))) return;
-        await sweepWorkspaces({ parentDir: deps.workDir, log: sink.line });
-        await rm(outputDir, { recursive: true, force: true });
-        const built = await runBuild({
-          request: compose.request as BuildRequest,
-          outputDir,
-          workDir: deps.workDir,
-          cacheDir: deps.cacheDir,
-          log: sink.line,
-          signal: AbortSignal.any([signal, cancel.signal]),
-          testBreakKernelCmdline: deps.breakBoot,
-        });
-        const packages = built.packages.vm ?? built.packages.container ?? [];
-        await store.moveCompose({ id: composeId, from: ['building'], to: 'uploading', packages: packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch })), now: clock.now() });
-        const files = await storeFiles(deps, built.files, signal);
-        sink.line(`== stored ${files.map((f) => `${f.kind} ${f.digest}`).join(', ')}`);
+        // Images built and stored before a restart are published as they are: a new build
+        // would make other bytes than an artifact the draft may already hold.
+        let files = compose.state === 'uploading' ? compose.files : undefined;
+        if (files) {
+          sink.line('== resuming: the images were built and stored before the restart');
+        } else {
+          // A cancel of the pending compose may have just finished it.
+          if (!(await store.moveCompose({ id: composeId, from: ['pending', 'building', 'uploading'], to: 'building', now: clock.now() }))) return;
+          files = await buildAndStore(compose, outputDir, sink.line, AbortSignal.any([signal, cancel.signal]));
+          await deps.failpoint('compose-stored');
+        }
+        // Past this point a cancel is too late: the version is being published.
+        if (cancel.signal.aborted || (await store.getCompose(composeId))?.cancelRequested) return await fail(compose, 'cancelled', 'the compose was cancelled before its images were published');
         await publishComposed({ catalog: deps.catalog, actor, target: compose.target, files, log: sink.line, signal });
         await sink.flush();
-        await store.moveCompose({ id: composeId, from: ['uploading'], to: 'success', files, now: clock.now() });
+        await store.moveCompose({ id: composeId, from: ['uploading'], to: 'success', now: clock.now() });
         log.info({ composeId, image: compose.target.image, version: compose.target.version }, 'compose succeeded');
       } catch (e) {
         // Shutdown or a lost lease: the job runs again (here after a restart, or elsewhere), so the compose stays unfinished.
@@ -119,6 +137,7 @@ export function composeJob(deps: ComposeJobDeps): JobHandler<{ composeId: string
           await sink.flush();
           return await fail(compose, cancel.signal.aborted ? 'cancelled' : e.code, e.message, { stage: e.stage });
         }
+        if (cancel.signal.aborted) return await fail(compose, 'cancelled', 'the compose was cancelled while its images were stored');
         if (isDomainError(e) && e.kind !== 'unavailable' && e.kind !== 'internal') {
           sink.line(`!! ${e.detail}`);
           await sink.flush();
