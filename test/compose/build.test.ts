@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +8,7 @@ import { COMPOSE_ERRORS } from '../../src/domain/compose.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
 import { composeClient, type ComposeClient } from '../helpers/compose-api.ts';
 import { BUILD_TIMEOUT_MS, COMPOSE_TEST_CACHE, followLog, leftIn, processesUnder, waitForCompose, waitForLogLine } from '../helpers/compose-build.ts';
+import { incusRemote, type IncusCli } from '../helpers/incus.ts';
 import { removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
 import { selfSignedCert } from '../helpers/tls.ts';
 
@@ -35,11 +35,7 @@ describe('composes build real Debian images, boot-test them and publish them', {
     composes = composeClient({ ...server, ca });
   };
 
-  /** The incus CLI against the remote `imgsrv` (fresh cache: it caches feeds for an hour). */
-  const incus = async (...args: string[]) => {
-    const cache = await mkdtemp(join(work, 'incus-cache-'));
-    return execFileSync('incus', args, { env: { ...process.env, INCUS_CONF: join(work, 'incus'), INCUS_CACHE: cache }, encoding: 'utf8', timeout: 120_000 });
-  };
+  let incus: IncusCli;
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'imgsrv-compose-'));
@@ -47,10 +43,7 @@ describe('composes build real Debian images, boot-test them and publish them', {
     ca = cert.cert;
     tls = { IMGSRV_TLS_CERT: cert.certFile, IMGSRV_TLS_KEY: cert.keyFile };
     await start();
-    // Pin the self-signed certificate: the client trusts servercerts/<remote>.crt for that remote.
-    await mkdir(join(work, 'incus', 'servercerts'), { recursive: true });
-    await incus('remote', 'add', 'imgsrv', server.url, '--protocol', 'simplestreams', '--public');
-    await writeFile(join(work, 'incus', 'servercerts', 'imgsrv.crt'), ca);
+    incus = await incusRemote(work, server.url, ca);
   });
   after(async () => {
     await server?.stop();

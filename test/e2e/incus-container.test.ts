@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitForJob } from '../helpers/catalog.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
 import { makeIncusTarXz, makeQcow2, makeSquashfs } from '../helpers/images.ts';
+import { incusRemote, type IncusCli } from '../helpers/incus.ts';
 import { removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
 import { selfSignedCert } from '../helpers/tls.ts';
 import { uploadBytes } from '../helpers/uploads.ts';
@@ -38,10 +38,7 @@ describe('the real incus client reads container images (squashfs) from the feed'
   const vm: Record<string, Published> = {};
 
   /** Runs the incus CLI against the remote `imgsrv`, with a fresh cache (it caches feeds for an hour). */
-  const incus = async (...args: string[]) => {
-    const cache = await mkdtemp(join(work, 'cache-'));
-    return execFileSync('incus', args, { env: { ...process.env, INCUS_CONF: join(work, 'conf'), INCUS_CACHE: cache }, encoding: 'utf8', timeout: 60_000 });
-  };
+  let incus: IncusCli;
   const listed = async (...filters: string[]) => JSON.parse(await incus('image', 'list', 'imgsrv:', ...filters, '--format', 'json')) as Listed[];
   const aliasTargets = async () => {
     const aliases = JSON.parse(await incus('image', 'alias', 'list', 'imgsrv:', '--format', 'json')) as { name: string; target: string; type: string }[];
@@ -91,10 +88,7 @@ describe('the real incus client reads container images (squashfs) from the feed'
     server = await startServer({ dataDir: join(work, 'data'), env: { IMGSRV_TLS_CERT: certFile, IMGSRV_TLS_KEY: keyFile } });
     api = apiClient({ ...server, ca });
     assert.equal((await api.post('/v1/images', { name: IMAGE })).status, 201);
-    // Pin the self-signed certificate: the client trusts servercerts/<remote>.crt for that remote.
-    await mkdir(join(work, 'conf', 'servercerts'), { recursive: true });
-    await incus('remote', 'add', 'imgsrv', server.url, '--protocol', 'simplestreams', '--public');
-    await writeFile(join(work, 'conf', 'servercerts', 'imgsrv.crt'), ca);
+    incus = await incusRemote(work, server.url, ca, 60_000);
   });
   after(async () => {
     await server?.stop();

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { publishedVersion } from '../helpers/catalog.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
+import { incusRemote, type IncusCli } from '../helpers/incus.ts';
 import { removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
 import { selfSignedCert } from '../helpers/tls.ts';
 
@@ -19,10 +19,7 @@ describe('the real incus client reads the Simple Streams feed', () => {
   const published: Record<string, { disk: Buffer; metadata: Buffer; fingerprint: string }> = {};
 
   /** Runs the incus CLI against the remote `imgsrv`, with a fresh cache (it caches feeds for an hour). */
-  const incus = async (...args: string[]) => {
-    const cache = await mkdtemp(join(work, 'cache-'));
-    return execFileSync('incus', args, { env: { ...process.env, INCUS_CONF: join(work, 'conf'), INCUS_CACHE: cache }, encoding: 'utf8', timeout: 60_000 });
-  };
+  let incus: IncusCli;
   const listed = async () => JSON.parse(await incus('image', 'list', 'imgsrv:', '--format', 'json')) as { fingerprint: string; architecture: string; type: string; aliases: { name: string }[]; properties: Record<string, string> }[];
   const fingerprintOf = async (ref: string) => /^Fingerprint: ([0-9a-f]{64})$/m.exec(await incus('image', 'info', `imgsrv:${ref}`))?.[1];
   const publish = async (version: string) => {
@@ -35,10 +32,7 @@ describe('the real incus client reads the Simple Streams feed', () => {
     const { certFile, keyFile, cert: ca } = selfSignedCert(work);
     server = await startServer({ dataDir: join(work, 'data'), env: { IMGSRV_TLS_CERT: certFile, IMGSRV_TLS_KEY: keyFile } });
     api = apiClient({ ...server, ca });
-    // Pin the self-signed certificate: the client trusts servercerts/<remote>.crt for that remote.
-    await mkdir(join(work, 'conf', 'servercerts'), { recursive: true });
-    await incus('remote', 'add', 'imgsrv', server.url, '--protocol', 'simplestreams', '--public');
-    await writeFile(join(work, 'conf', 'servercerts', 'imgsrv.crt'), ca);
+    incus = await incusRemote(work, server.url, ca, 60_000);
   });
   after(async () => {
     await server?.stop();
