@@ -27,6 +27,9 @@ REQUIRED=(
   "mkfs.ext4 e2fsprogs"
   "sfdisk fdisk"
   "zstd zstd"
+  "ceph-mon ceph-mon"
+  "ceph-osd ceph-osd"
+  "radosgw radosgw"
 )
 
 present() { if [[ $1 == /* ]]; then [ -e "$1" ]; else command -v "$1" >/dev/null 2>&1; fi; }

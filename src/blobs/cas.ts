@@ -113,6 +113,8 @@ export function createCas(driver: ByteDriver) {
     stat: async (digest: Digest) => driver.stat(parseDigest(digest)),
     /** @throws not_found when the blob is not stored. */
     open: async (digest: Digest, range?: ByteRange): Promise<BlobReader> => driver.read(parseDigest(digest), range),
+    /** Where downloads are redirected to, when the driver hands reads to the storage (else undefined). */
+    readUrl: driver.readUrl && ((digest: Digest, response: { contentType: string; contentDisposition: string }) => driver.readUrl!(parseDigest(digest), response)),
     ping: () => driver.ping(),
   };
 }

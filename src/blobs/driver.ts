@@ -92,6 +92,11 @@ export interface ByteDriver {
    * @throws not_found when the blob is not stored.
    */
   read(digest: Digest, range?: ByteRange): Promise<BlobReader>;
+  /**
+   * Only where reads may be handed to the storage itself (`IMGSRV_S3_REDIRECT=presigned`): a
+   * short-lived URL that serves the blob's bytes, ranges included, with these response headers.
+   */
+  readUrl?(digest: Digest, response: { contentType: string; contentDisposition: string }): Promise<string>;
   /** Every key the driver holds, blobs and upload areas alike (for checks that nothing is left behind, and sweeps). */
   list(): AsyncIterable<string>;
   /** Resolves when the storage can be written; throws `unavailable` otherwise. */

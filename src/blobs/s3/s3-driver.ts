@@ -1,0 +1,390 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { PassThrough, Readable } from 'node:stream';
+import type { Digest } from '../../domain/digest.ts';
+import { DomainError, isDomainError } from '../../domain/errors.ts';
+import { decorate } from '../../lib/decorate.ts';
+import type { BlobReader, ByteDriver, ByteRange } from '../driver.ts';
+import { newKey, s3Layout } from './layout.ts';
+
+export interface S3DriverOptions {
+  bucket: string;
+  region: string;
+  /** A custom endpoint (Ceph RGW, MinIO, Garage, R2...); AWS's own when absent. */
+  endpoint?: string;
+  /** Path-style addressing (`endpoint/bucket/key`) instead of virtual-host style (`bucket.endpoint/key`). */
+  forcePathStyle: boolean;
+  /** Key prefix of everything this server writes (`images/`), so a bucket can be shared. */
+  prefix: string;
+  /** Static credentials; without them the AWS SDK's default chain (environment, profile, instance role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Downloads are redirected to presigned GET URLs valid this long (`IMGSRV_S3_REDIRECT=presigned`); off when absent. */
+  redirectTtlSeconds?: number;
+}
+
+/** Part size of streamed writes (lib-storage buffers `QUEUE` of them per write: memory stays bounded). */
+const PART_SIZE = 8 * 1024 * 1024;
+const QUEUE = 2;
+/** S3's bounds for multipart parts: all but the last at least 5 MiB, none over 5 GiB. */
+const MIN_PART = 5 * 1024 * 1024;
+const MAX_COPY = 5 * 1024 ** 3;
+/** Ranges of a server-side multipart copy, and how many run at once. */
+const COPY_RANGE = 1024 ** 3;
+const COPY_CONCURRENCY = 4;
+/** A claim older than this was left by a commit that died; it no longer decides anything. */
+const STALE_CLAIM_MS = 10 * 60_000;
+
+interface Range {
+  key: string;
+  start: number;
+  end: number;
+}
+
+/**
+ * `ByteDriver` on an S3-compatible object store. Each part write is an object of its own
+ * (S3 cannot write at an offset; `offset` is only echoed), streamed with bounded memory through
+ * lib-storage. `stage` streams the parts through `tap` once, in order; several parts are
+ * assembled by server-side `UploadPartCopy` when S3's part sizes allow it (all but the last at
+ * least 5 MiB), else by a bounded streaming copy. `commit` copies the staged object to the
+ * blob's key server-side (atomic: never a partly visible object); which of several racing
+ * commits of one digest created the blob is decided by one conditional write (`If-None-Match:
+ * *`, honoured by AWS S3, Ceph RGW, MinIO) of a claim object. Nothing here is ever held whole in
+ * memory.
+ */
+export function createS3Driver(opts: S3DriverOptions): ByteDriver {
+  // The SDK warns once per process that its releases after January 2027 need Node 22; the
+  // versions pinned here support Node 20. The SDK reads only this switch (a write, not a setting).
+  // eslint-disable-next-line no-restricted-properties
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const client = new S3Client({
+    region: opts.region,
+    ...(opts.endpoint !== undefined && { endpoint: opts.endpoint }),
+    forcePathStyle: opts.forcePathStyle,
+    ...(opts.credentials && { credentials: opts.credentials }),
+    // Checksums only where S3 requires them: the CAS verifies sha256 itself, and many
+    // S3-compatible stores reject the newer default trailing checksums.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+    requestHandler: { connectionTimeout: 5000, requestTimeout: 120_000 },
+  });
+  const Bucket = opts.bucket;
+  const layout = s3Layout(opts.prefix);
+
+  const head = async (Key: string) => {
+    try {
+      return await client.send(new HeadObjectCommand({ Bucket, Key }));
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  };
+  const remove = (Key: string) => client.send(new DeleteObjectCommand({ Bucket, Key }));
+
+  /** GETs one object (or a range of it) as a stream; `onMissing` when it does not exist. */
+  async function getStream(Key: string, range: ByteRange | undefined, onMissing: () => DomainError, signal?: AbortSignal): Promise<Readable> {
+    try {
+      const res = await client.send(new GetObjectCommand({ Bucket, Key, ...(range && { Range: `bytes=${range.start}-${range.end}` }) }), { abortSignal: signal });
+      return res.Body as Readable;
+    } catch (e) {
+      if (isNotFound(e)) throw onMissing();
+      throw e;
+    }
+  }
+
+  const partMissing = (key: string) => () => new DomainError('unavailable', 'part_missing', `the bytes of part ${key} are gone from the object store`);
+
+  /** Reads a part's object through `tap`, checking it still has the size it was written with. */
+  async function readThrough(part: { key: string; size: number }, object: string, tap: (chunk: Uint8Array) => void, signal: AbortSignal): Promise<void> {
+    if (part.size === 0) return;
+    let read = 0;
+    for await (const chunk of await getStream(object, undefined, partMissing(part.key), signal)) {
+      read += (chunk as Buffer).length;
+      tap(chunk as Buffer);
+    }
+    if (read !== part.size) throw new DomainError('unavailable', 'part_missing', `part ${part.key} has ${read} bytes in the object store, not ${part.size}`);
+  }
+
+  /** One object of `ranges` concatenated, by server-side multipart copy; nothing is left when it fails. */
+  async function multipartCopy(Key: string, ranges: readonly Range[], signal: AbortSignal): Promise<void> {
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+    try {
+      const etags: string[] = new Array<string>(ranges.length);
+      let next = 0;
+      const worker = async () => {
+        for (let i = next++; i < ranges.length; i = next++) {
+          const r = ranges[i]!;
+          const res = await client.send(
+            new UploadPartCopyCommand({ Bucket, Key, UploadId, PartNumber: i + 1, CopySource: `${Bucket}/${encodeURIComponent(r.key).replace(/%2F/g, '/')}`, CopySourceRange: `bytes=${r.start}-${r.end}` }),
+            { abortSignal: signal },
+          );
+          etags[i] = res.CopyPartResult!.ETag!;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(COPY_CONCURRENCY, ranges.length) }, worker));
+      await client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
+    } catch (e) {
+      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** A whole object copied server-side to `to` (atomic for readers of `to`). */
+  async function copyObject(from: string, to: string, size: number, signal: AbortSignal): Promise<void> {
+    if (size <= MAX_COPY) {
+      await client.send(new CopyObjectCommand({ Bucket, Key: to, CopySource: `${Bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}` }), { abortSignal: signal });
+      return;
+    }
+    const ranges: Range[] = [];
+    for (let start = 0; start < size; start += COPY_RANGE) ranges.push({ key: from, start, end: Math.min(size, start + COPY_RANGE) - 1 });
+    await multipartCopy(to, ranges, signal);
+  }
+
+  /** Writes a stream to `Key` with bounded memory; nothing is left when it fails. */
+  async function streamTo(Key: string, Body: Readable): Promise<void> {
+    const upload = new Upload({ client, params: { Bucket, Key, Body }, partSize: PART_SIZE, queueSize: QUEUE, leavePartsOnError: false });
+    try {
+      await upload.done();
+    } catch (e) {
+      await remove(Key).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Puts the claim of `digest` unless one exists: exactly one of racing callers gets true. */
+  async function claim(digest: Digest): Promise<boolean> {
+    const Key = layout.claim(digest);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await client.send(new PutObjectCommand({ Bucket, Key, Body: '', IfNoneMatch: '*' }));
+        return true;
+      } catch (e) {
+        if (!isPreconditionFailed(e)) throw e;
+      }
+      const held = await head(Key);
+      if (!held?.LastModified || Date.now() - held.LastModified.getTime() < STALE_CLAIM_MS) return false;
+      await remove(Key);
+    }
+    return false;
+  }
+
+  const driver: ByteDriver = {
+    async openPart({ uploadId, offset }) {
+      const key = newKey();
+      const object = layout.part(uploadId, key);
+      const stream = new PassThrough({ highWaterMark: 1 << 20 });
+      const upload = new Upload({ client, params: { Bucket, Key: object, Body: stream }, partSize: PART_SIZE, queueSize: QUEUE, leavePartsOnError: false });
+      const done = upload.done();
+      done.catch(() => {});
+      return {
+        stream,
+        async finish() {
+          try {
+            await done;
+          } catch (e) {
+            await remove(object).catch(() => {});
+            throw storageFailure(e, Bucket);
+          }
+          return offset === undefined ? { key } : { key, offset };
+        },
+        async fail(e) {
+          stream.destroy();
+          await upload.abort().catch(() => {});
+          await done.catch(() => {});
+          await remove(object).catch(() => {});
+          throw storageFailure(e, Bucket);
+        },
+      };
+    },
+
+    async deletePart(uploadId, part) {
+      await remove(layout.part(uploadId, part.key));
+    },
+
+    async stage({ uploadId, parts, tap, signal }) {
+      const sources = parts.map((p) => ({ key: p.key, size: p.size, object: layout.part(uploadId, p.key) }));
+      if (sources.length === 1) {
+        // The one part is the whole blob: read once for the hash, and committed from where it is.
+        await readThrough(sources[0]!, sources[0]!.object, tap, signal);
+        return { uploadId, key: sources[0]!.key };
+      }
+      const key = layout.newStageKey();
+      const target = layout.staged(uploadId, key);
+      const hashAll = async () => {
+        for (const s of sources) await readThrough(s, s.object, tap, signal);
+      };
+      const copyable = sources.length <= 10_000 && sources.every((s, i) => s.size > 0 && s.size <= MAX_COPY && (i === sources.length - 1 || s.size >= MIN_PART));
+      if (copyable) {
+        const stop = new AbortController();
+        const both = AbortSignal.any([signal, stop.signal]);
+        const results = await Promise.allSettled([hashAll(), multipartCopy(target, sources.map((s) => ({ key: s.object, start: 0, end: s.size - 1 })), both)]);
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) {
+          stop.abort();
+          await remove(target).catch(() => {});
+          throw failed.reason;
+        }
+      } else {
+        const chunks = async function* () {
+          for (const s of sources) {
+            if (s.size === 0) continue;
+            let read = 0;
+            for await (const chunk of await getStream(s.object, undefined, partMissing(s.key), signal)) {
+              read += (chunk as Buffer).length;
+              tap(chunk as Buffer);
+              yield chunk as Buffer;
+            }
+            if (read !== s.size) throw new DomainError('unavailable', 'part_missing', `part ${s.key} has ${read} bytes in the object store, not ${s.size}`);
+          }
+        };
+        await streamTo(target, Readable.from(chunks()));
+      }
+      return { uploadId, key };
+    },
+
+    stagingBytes: () => 0,
+    room: async () => Number.POSITIVE_INFINITY,
+
+    async commit(staged, digest) {
+      const source = layout.staged(staged.uploadId, staged.key);
+      const target = layout.blob(digest);
+      let outcome: 'created' | 'existed' = 'existed';
+      if (!(await head(target))) {
+        const won = await claim(digest);
+        try {
+          // A commit that finished after the first look (and let its claim go) is seen here.
+          if (!(won && (await head(target)))) {
+            const stagedObject = await head(source);
+            if (!stagedObject) throw new DomainError('unavailable', 'part_missing', `the staged bytes of upload ${staged.uploadId} are gone from the object store`);
+            // The loser of a race copies too, so that no caller returns before the blob is there.
+            await copyObject(source, target, stagedObject.ContentLength ?? 0, AbortSignal.timeout(30 * 60_000));
+            if (won) outcome = 'created';
+          }
+        } finally {
+          if (won) await remove(layout.claim(digest)).catch(() => {});
+        }
+      }
+      if (layout.isStageKey(staged.key)) await remove(source).catch(() => {});
+      return outcome;
+    },
+
+    async abandon(staged) {
+      if (layout.isStageKey(staged.key)) await remove(layout.staged(staged.uploadId, staged.key));
+    },
+
+    async discardUpload(uploadId) {
+      const Prefix = layout.uploadArea(uploadId);
+      for (let token: string | undefined, more = true; more; ) {
+        const page = await client.send(new ListObjectsV2Command({ Bucket, Prefix, ContinuationToken: token }));
+        const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+        if (keys.length > 0) await client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: keys, Quiet: true } }));
+        token = page.NextContinuationToken;
+        more = page.IsTruncated === true && token !== undefined;
+      }
+      // Multipart uploads of writes that died with their process (lib-storage aborts its own otherwise).
+      const pending = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix }));
+      for (const u of pending.Uploads ?? []) await client.send(new AbortMultipartUploadCommand({ Bucket, Key: u.Key!, UploadId: u.UploadId! }));
+    },
+
+    async stat(digest) {
+      const res = await head(layout.blob(digest));
+      return res ? { size: res.ContentLength ?? 0 } : undefined;
+    },
+
+    async read(digest, range) {
+      const body = await getStream(layout.blob(digest), range, () => new DomainError('not_found', 'blob_not_found', `blob ${digest} is not stored`));
+      return streamReader(body);
+    },
+
+    ...(opts.redirectTtlSeconds !== undefined && {
+      readUrl: (digest: Digest, response: { contentType: string; contentDisposition: string }) =>
+        getSignedUrl(client, new GetObjectCommand({ Bucket, Key: layout.blob(digest), ResponseContentType: response.contentType, ResponseContentDisposition: response.contentDisposition }), { expiresIn: opts.redirectTtlSeconds }),
+    }),
+
+    async *list() {
+      for (let token: string | undefined, more = true; more; ) {
+        const page = await client.send(new ListObjectsV2Command({ Bucket, Prefix: opts.prefix || undefined, ContinuationToken: token }));
+        for (const o of page.Contents ?? []) yield o.Key!.slice(opts.prefix.length);
+        token = page.NextContinuationToken;
+        more = page.IsTruncated === true && token !== undefined;
+      }
+    },
+
+    async ping() {
+      const Key = `${opts.prefix}probes/ready-${newKey()}`;
+      await client.send(new PutObjectCommand({ Bucket, Key, Body: 'ok' }));
+      await remove(Key);
+    },
+  };
+  return withStorageErrors(driver, Bucket);
+}
+
+/** Reads a response body into caller-owned buffers, keeping what did not fit for the next read. */
+function streamReader(body: Readable): BlobReader {
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let pending: Buffer = Buffer.alloc(0);
+  return {
+    async read(into) {
+      if (pending.length === 0) {
+        const next = await chunks.next();
+        if (next.done) return 0;
+        pending = next.value;
+      }
+      const n = Math.min(into.length, pending.length);
+      into.set(pending.subarray(0, n));
+      pending = pending.subarray(n);
+      return n;
+    },
+    async close() {
+      body.destroy();
+    },
+  };
+}
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+const statusOf = (e: unknown) => (e as SdkError)?.$metadata?.httpStatusCode;
+const isNotFound = (e: unknown) => statusOf(e) === 404 && (e as SdkError).name !== 'NoSuchBucket';
+const isPreconditionFailed = (e: unknown) => statusOf(e) === 412;
+
+/**
+ * An object-store failure in domain terms: anything the SDK or the network reports (a refused
+ * connection, a timeout, a 5xx, refused credentials, a missing bucket) is `unavailable`, so the
+ * API answers 503 and the work is retried; `DomainError`s and aborts pass through unchanged.
+ */
+function storageFailure(e: unknown, bucket: string): unknown {
+  if (isDomainError(e) || (e as Error)?.name === 'AbortError') return e;
+  const err = e as SdkError & Error;
+  if (err?.$metadata !== undefined || typeof err?.code === 'string' || err?.name === 'TimeoutError') {
+    const what = err.name === 'NoSuchBucket' ? `bucket ${bucket} does not exist` : `${err.name ?? 'error'}${statusOf(e) ? ` (HTTP ${statusOf(e)})` : ''}: ${err.message}`;
+    return new DomainError('unavailable', 'storage_unavailable', `the object store failed: ${what}; retry later`, { cause: e });
+  }
+  return e;
+}
+
+const withStorageErrors = (driver: ByteDriver, bucket: string): ByteDriver =>
+  decorate(driver, async (_method, call) => {
+    try {
+      return await call();
+    } catch (e) {
+      throw storageFailure(e, bucket);
+    }
+  });
