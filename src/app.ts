@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createCas } from './blobs/cas.ts';
 import { createFsDriver } from './blobs/fs/fs-driver.ts';
+import { createS3Driver } from './blobs/s3/s3-driver.ts';
 import { isDomainError } from './domain/errors.ts';
 import type { Config, JobKindName } from './config.ts';
 import { createHttpServer } from './http/server.ts';
@@ -112,7 +113,9 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
   await mkdir(config.dataDir, { recursive: true });
   const failpoint = createFailpoints(config.failpoints, log);
   const store = instrument(await openStore(config.database, log), 'metadata', log);
-  const blobs = createCas(instrument(await createFsDriver({ root: config.dataDir, failpoint }), 'blobs', log));
+  const { blobStore } = config;
+  const driver = blobStore.kind === 's3' ? createS3Driver(blobStore) : await createFsDriver({ root: config.dataDir, failpoint });
+  const blobs = createCas(instrument(driver, 'blobs', log));
   const base = { store, blobs, clock, log, newId: randomUUID };
 
   const ingest = createIngestService({ ...base, uploadTtlSeconds: config.uploadTtlSeconds, failpoint });

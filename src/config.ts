@@ -27,11 +27,26 @@ export interface Config {
   jobLeaseSeconds: number;
   /** The job kinds this process runs, each with how many at once (`IMGSRV_JOBS`, `IMGSRV_JOB_CONCURRENCY[_KIND]`). */
   jobs: { kind: JobKindName; concurrency: number }[];
+  /** Where verified bytes live: the data directory, or an S3-compatible bucket (`IMGSRV_BLOB_STORE`). */
+  blobStore: { kind: 'fs' } | ({ kind: 's3' } & S3Settings);
   /** Image builds: the default Debian mirror (none when neither set nor found in apt's sources), workspaces, and the rootfs cache. */
   compose: { mirror?: string; workDir: string; cacheDir: string };
   logLevel: LogLevel;
   /** Crash-test pause points (testing only); see README. */
   failpoints: string[];
+}
+
+export interface S3Settings {
+  bucket: string;
+  region: string;
+  endpoint?: string;
+  forcePathStyle: boolean;
+  /** Empty, or ends with "/". */
+  prefix: string;
+  /** Both keys, or neither (the AWS SDK's default credential chain). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** `IMGSRV_S3_REDIRECT=presigned`: downloads answer 307 to a presigned URL valid this long. */
+  redirectTtlSeconds?: number;
 }
 
 /** The kinds of durable jobs there are; a process runs those `IMGSRV_JOBS` names. */
@@ -63,6 +78,10 @@ const DEFAULTS = {
   IMGSRV_JOB_CONCURRENCY: '2',
   IMGSRV_JOBS: JOB_KIND_NAMES.join(','),
   IMGSRV_LOG_LEVEL: 'info',
+  IMGSRV_BLOB_STORE: 'fs',
+  IMGSRV_S3_REGION: 'us-east-1',
+  IMGSRV_S3_REDIRECT: 'off',
+  IMGSRV_S3_REDIRECT_TTL: '300',
 } as const;
 /** Settings without a default: unset means "not configured". */
 const OPTIONAL = [
@@ -75,6 +94,12 @@ const OPTIONAL = [
   'IMGSRV_COMPOSE_MIRROR',
   'IMGSRV_COMPOSE_WORK_DIR',
   'IMGSRV_COMPOSE_CACHE_DIR',
+  'IMGSRV_S3_BUCKET',
+  'IMGSRV_S3_ENDPOINT',
+  'IMGSRV_S3_ACCESS_KEY_ID',
+  'IMGSRV_S3_SECRET_ACCESS_KEY',
+  'IMGSRV_S3_FORCE_PATH_STYLE',
+  'IMGSRV_S3_PREFIX',
   ...JOB_KIND_NAMES.map((k) => `IMGSRV_JOB_CONCURRENCY_${k.toUpperCase()}` as const),
 ] as const;
 type Setting = keyof typeof DEFAULTS | (typeof OPTIONAL)[number];
@@ -100,8 +125,8 @@ export function loadConfig(env: Env = process.env, aptSources: readonly string[]
     return Number(raw);
   };
 
-  const bool = (name: keyof typeof DEFAULTS) => {
-    const raw = get(name).toLowerCase();
+  const bool = (name: Setting, fallback?: boolean) => {
+    const raw = (get(name) ?? String(fallback)).toLowerCase();
     if (['true', '1', 'yes', 'on'].includes(raw)) return true;
     if (['false', '0', 'no', 'off'].includes(raw)) return false;
     throw new ConfigError(`${name}=${JSON.stringify(raw)} is not true or false`);
@@ -129,6 +154,7 @@ export function loadConfig(env: Env = process.env, aptSources: readonly string[]
     maxBlobBytes: int('IMGSRV_MAX_BLOB_SIZE', 1),
     // An image build uses about two cores at its peak: one at a time unless asked otherwise.
     jobs: parseJobs(get('IMGSRV_JOBS'), (kind) => int(`IMGSRV_JOB_CONCURRENCY_${kind.toUpperCase()}` as Setting, 1, 64, kind === 'compose' ? 1 : int('IMGSRV_JOB_CONCURRENCY', 1, 64))),
+    blobStore: parseBlobStore(get, bool, () => int('IMGSRV_S3_REDIRECT_TTL', 10, 7 * 86400)),
     compose: {
       mirror: parseMirror(get('IMGSRV_COMPOSE_MIRROR')) ?? mirrorOfAptSources(aptSources),
       workDir: resolve(get('IMGSRV_COMPOSE_WORK_DIR') ?? resolve(dataDir, 'compose', 'work')),
@@ -150,6 +176,36 @@ function parseJobs(raw: string, concurrency: (kind: JobKindName) => number): Con
     if (!(JOB_KIND_NAMES as readonly string[]).includes(kind)) throw new ConfigError(`IMGSRV_JOBS names ${JSON.stringify(kind)}, which is not one of ${JOB_KIND_NAMES.join(', ')}`);
   }
   return [...new Set(kinds as JobKindName[])].map((kind) => ({ kind, concurrency: concurrency(kind) }));
+}
+
+function parseBlobStore(get: (name: Setting) => string | undefined, bool: (name: Setting, fallback?: boolean) => boolean, redirectTtl: () => number): Config['blobStore'] {
+  const kind = get('IMGSRV_BLOB_STORE');
+  const redirect = get('IMGSRV_S3_REDIRECT');
+  if (redirect !== 'off' && redirect !== 'presigned') throw new ConfigError(`IMGSRV_S3_REDIRECT=${JSON.stringify(redirect)} is not off or presigned`);
+  if (kind === 'fs' && redirect === 'presigned') throw new ConfigError('IMGSRV_S3_REDIRECT=presigned needs IMGSRV_BLOB_STORE=s3');
+  if (kind === 'fs') return { kind: 'fs' };
+  if (kind !== 's3') throw new ConfigError(`IMGSRV_BLOB_STORE=${JSON.stringify(kind)} is not fs or s3`);
+  const bucket = get('IMGSRV_S3_BUCKET');
+  // DNS-compatible bucket names (the S3 rules both addressing styles accept).
+  if (!bucket || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError(`IMGSRV_S3_BUCKET=${JSON.stringify(bucket ?? '')} is not a bucket name (3-63 lowercase letters, digits, "." and "-"); IMGSRV_BLOB_STORE=s3 needs one`);
+  const endpoint = get('IMGSRV_S3_ENDPOINT');
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(endpoint)) throw new ConfigError(`IMGSRV_S3_ENDPOINT=${JSON.stringify(endpoint)} must be an http(s) URL with no path, query or fragment`);
+  const accessKeyId = get('IMGSRV_S3_ACCESS_KEY_ID');
+  const secretAccessKey = get('IMGSRV_S3_SECRET_ACCESS_KEY');
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) throw new ConfigError('IMGSRV_S3_ACCESS_KEY_ID and IMGSRV_S3_SECRET_ACCESS_KEY go together: set both, or neither for the AWS SDK default credential chain');
+  const rawPrefix = get('IMGSRV_S3_PREFIX') ?? '';
+  if (!/^[A-Za-z0-9!_.*'()/-]*$/.test(rawPrefix) || rawPrefix.startsWith('/') || rawPrefix.includes('//') || rawPrefix.length > 256) throw new ConfigError(`IMGSRV_S3_PREFIX=${JSON.stringify(rawPrefix)} must be a key prefix of letters, digits and !_.*'()/- (no leading "/", no "//", at most 256 characters)`);
+  return {
+    kind: 's3',
+    bucket,
+    region: get('IMGSRV_S3_REGION')!,
+    ...(endpoint !== undefined && { endpoint: endpoint.replace(/\/$/, '') }),
+    // A custom endpoint (Ceph RGW, MinIO, ...) rarely has wildcard DNS for virtual-host style.
+    forcePathStyle: bool('IMGSRV_S3_FORCE_PATH_STYLE', endpoint !== undefined),
+    prefix: rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`,
+    ...(accessKeyId !== undefined && { credentials: { accessKeyId, secretAccessKey: secretAccessKey! } }),
+    ...(redirect === 'presigned' && { redirectTtlSeconds: redirectTtl() }),
+  };
 }
 
 function parseMirror(raw: string | undefined): string | undefined {

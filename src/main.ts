@@ -36,7 +36,9 @@ const app = await buildApp(config, log).catch((err: unknown) => {
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const jobsLine = (jobs: string[]) => (jobs.length > 0 ? `jobs: ${jobs.join(', ')}` : 'no jobs (IMGSRV_JOBS is empty)');
-say(`imgsrv data in ${config.dataDir} (${config.database.kind === 'sqlite' ? `SQLite ${config.database.file}` : `PostgreSQL ${config.database.display}`})`);
+const { blobStore } = config;
+const blobsAt = blobStore.kind === 's3' ? `, blobs in s3://${blobStore.bucket}/${blobStore.prefix}${blobStore.endpoint ? ` at ${blobStore.endpoint}` : ''}` : '';
+say(`imgsrv data in ${config.dataDir} (${config.database.kind === 'sqlite' ? `SQLite ${config.database.file}` : `PostgreSQL ${config.database.display}`}${blobsAt})`);
 if (command === 'worker') {
   const { jobs } = await app.work();
   say(`imgsrv worker running, ${jobsLine(jobs)}`);

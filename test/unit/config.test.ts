@@ -71,6 +71,16 @@ describe('configuration', () => {
       { IMGSRV_COMPOSE_MIRROR: 'ftp://mirror.example/debian' },
       { IMGSRV_COMPOSE_MIRROR: 'http://mirror.example/debian?x=1' },
       { IMGSRV_JOBS: 'ingest,bake' },
+      { IMGSRV_BLOB_STORE: 'gcs' },
+      { IMGSRV_BLOB_STORE: 's3' },
+      { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'Not_A_Bucket' },
+      { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_ENDPOINT: 'http://rgw:7480/images' },
+      { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_ACCESS_KEY_ID: 'AKIA0000' },
+      { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_PREFIX: '/abs' },
+      { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_FORCE_PATH_STYLE: 'maybe' },
+      { IMGSRV_S3_REDIRECT: 'presigned' },
+      { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_REDIRECT: 'yes' },
+      { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_REDIRECT: 'presigned', IMGSRV_S3_REDIRECT_TTL: '5' },
     ];
     for (const env of bad) {
       assert.throws(
@@ -103,6 +113,23 @@ describe('configuration', () => {
     assert.equal(fromHost.compose.cacheDir, join(dir, 'compose', 'cache'));
     assert.equal(loadConfig({ IMGSRV_COMPOSE_MIRROR: 'http://m.example/debian/' }, [oneLine]).compose.mirror, 'http://m.example/debian');
     assert.equal(loadConfig({}, [securityOnly]).compose.mirror, undefined);
+  });
+
+  it('keeps blobs in the data dir by default, or in an S3 bucket', () => {
+    assert.deepEqual(loadConfig({}).blobStore, { kind: 'fs' });
+    assert.deepEqual(loadConfig({ IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images' }).blobStore, { kind: 's3', bucket: 'images', region: 'us-east-1', forcePathStyle: false, prefix: '' });
+    const s3 = loadConfig({
+      IMGSRV_BLOB_STORE: 's3',
+      IMGSRV_S3_BUCKET: 'images',
+      IMGSRV_S3_ENDPOINT: 'http://rgw.internal:7480/',
+      IMGSRV_S3_REGION: 'eu-west-1',
+      IMGSRV_S3_ACCESS_KEY_ID: 'AKIA0000',
+      IMGSRV_S3_SECRET_ACCESS_KEY: 'secret',
+      IMGSRV_S3_PREFIX: 'imgsrv/prod',
+    }).blobStore;
+    assert.deepEqual(s3, { kind: 's3', bucket: 'images', region: 'eu-west-1', endpoint: 'http://rgw.internal:7480', forcePathStyle: true, prefix: 'imgsrv/prod/', credentials: { accessKeyId: 'AKIA0000', secretAccessKey: 'secret' } });
+    assert.equal((loadConfig({ IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_ENDPOINT: 'https://s3.example', IMGSRV_S3_FORCE_PATH_STYLE: 'false' }).blobStore as { forcePathStyle: boolean }).forcePathStyle, false);
+    assert.equal((loadConfig({ IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_REDIRECT: 'presigned' }).blobStore as { redirectTtlSeconds: number }).redirectTtlSeconds, 300);
   });
 
   it('runs every job kind by default, compose one at a time', () => {
