@@ -1821,6 +1821,15 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description Only with IMGSRV_BLOB_STORE=s3 and IMGSRV_S3_REDIRECT=presigned: the bytes are served by the object store at a short-lived presigned URL (Location), ranges included, with the same Content-Type and Content-Disposition. Validators are decided first (304, 416 come from imgsrv). */
+            307: {
+                headers: {
+                    Location?: string;
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
             /** @description Requested range was invalid, unsupported, or unsatisfiable. */
@@ -2331,6 +2340,15 @@ export interface operations {
             200: components["responses"]["BlobOK"];
             206: components["responses"]["BlobPartial"];
             304: components["responses"]["BlobNotModified"];
+            /** @description Only with IMGSRV_BLOB_STORE=s3 and IMGSRV_S3_REDIRECT=presigned: the bytes are served by the object store at a short-lived presigned URL (Location), ranges included, with the same Content-Type and Content-Disposition. Validators are decided first (304, 416 come from imgsrv). */
+            307: {
+                headers: {
+                    Location?: string;
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
             416: components["responses"]["RangeNotSatisfiable"];
@@ -2451,6 +2469,15 @@ export interface operations {
             200: components["responses"]["BlobOK"];
             206: components["responses"]["BlobPartial"];
             304: components["responses"]["BlobNotModified"];
+            /** @description Only with IMGSRV_BLOB_STORE=s3 and IMGSRV_S3_REDIRECT=presigned: the bytes are served by the object store at a short-lived presigned URL (Location), ranges included, with the same Content-Type and Content-Disposition. Validators are decided first (304, 416 come from imgsrv). */
+            307: {
+                headers: {
+                    Location?: string;
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: components["responses"]["Problem"];
             404: components["responses"]["Problem"];
             416: components["responses"]["RangeNotSatisfiable"];

@@ -15,6 +15,8 @@ export interface Representation extends Validators {
   /** Headers a surface adds (the registry's Docker-Content-Digest). */
   headers?: Record<string, string>;
   open(range?: ByteRange): Promise<BlobReader>;
+  /** Where a GET is redirected (307) instead of being served, with the response headers the target must send. */
+  redirect?(response: { contentType: string; contentDisposition: string }): Promise<string>;
 }
 
 /**
@@ -44,7 +46,8 @@ const header = (request: FastifyRequest, name: string) => {
  * Answers GET or HEAD for a representation with the contract's blob semantics: strong ETag,
  * Last-Modified, immutable Cache-Control, Accept-Ranges; 304 on a matching validator; one
  * byte range as 206; 416 with an unsatisfied-range Content-Range (`bytes *` + `/SIZE`) otherwise.
- * HEAD never opens the bytes.
+ * HEAD never opens the bytes. With `rep.redirect`, a GET that would send bytes is answered
+ * `307` to where the storage serves them (validators and ranges are decided here first).
  */
 export async function sendRepresentation(
   request: FastifyRequest,
@@ -82,6 +85,11 @@ export async function sendRepresentation(
   headers['content-security-policy'] = DOWNLOAD_POLICY;
   headers['x-content-type-options'] = 'nosniff';
   if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${rep.size}`;
+  if (method === 'GET' && rep.redirect) {
+    const location = await rep.redirect({ contentType: headers['content-type'], contentDisposition: headers['content-disposition'] });
+    await reply.code(307).headers({ location, 'cache-control': 'no-store', etag: rep.etag, 'x-request-id': request.id, ...rep.headers }).send();
+    return;
+  }
   if (method === 'HEAD') {
     reply.hijack();
     reply.raw.writeHead(200, headers).end();

@@ -11,7 +11,7 @@ export type BlobService = ReturnType<typeof createBlobService>;
  * Read access to trusted blobs. The metadata store decides what is trusted: bytes that sit
  * in the blob store without a record (a crash between rename and commit) are not served.
  */
-export function createBlobService(deps: { store: Pick<MetadataStore, 'getBlob'>; blobs: Pick<Cas, 'open'> }) {
+export function createBlobService(deps: { store: Pick<MetadataStore, 'getBlob'>; blobs: Pick<Cas, 'open' | 'readUrl'> }) {
   return {
     async describe(digest: Digest): Promise<BlobRecord> {
       const blob = await deps.store.getBlob(digest);
@@ -21,5 +21,7 @@ export function createBlobService(deps: { store: Pick<MetadataStore, 'getBlob'>;
     open(digest: Digest, range?: ByteRange): Promise<BlobReader> {
       return deps.blobs.open(digest, range);
     },
+    /** A short-lived URL of the storage itself that serves the blob, where downloads are redirected (else undefined). */
+    readUrl: deps.blobs.readUrl,
   };
 }

@@ -80,7 +80,7 @@ export function blobRoutes(deps: BlobRouteDeps) {
       await sendRepresentation(
         c.request,
         c.reply,
-        { etag: `"${blob.digest}"`, lastModified: blob.createdAt, size: blob.size, contentType: 'application/octet-stream', headers: { 'docker-content-digest': blob.digest }, open: (r) => deps.cas.open(blob.digest, r) },
+        { etag: `"${blob.digest}"`, lastModified: blob.createdAt, size: blob.size, contentType: 'application/octet-stream', headers: { 'docker-content-digest': blob.digest }, open: (r) => deps.cas.open(blob.digest, r), ...(deps.cas.readUrl && { redirect: (response) => deps.cas.readUrl!(blob.digest, response) }) },
         (reply, reason, headers) => sendOciError(reply, { status: 416, code: 'BLOB_UNKNOWN', message: reason }, headers),
       );
     },

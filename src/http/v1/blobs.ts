@@ -12,6 +12,7 @@ export async function blobRepresentation(blobs: BlobService, digest: Digest, as:
     size: blob.size,
     ...as,
     open: (range) => blobs.open(digest, range),
+    ...(blobs.readUrl && { redirect: (response) => blobs.readUrl!(digest, response) }),
   };
 }
 
