@@ -114,7 +114,7 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
   const failpoint = createFailpoints(config.failpoints, log);
   const store = instrument(await openStore(config.database, log), 'metadata', log);
   const { blobStore } = config;
-  const driver = blobStore.kind === 's3' ? createS3Driver(blobStore) : await createFsDriver({ root: config.dataDir, failpoint });
+  const driver = blobStore.kind === 's3' ? createS3Driver({ ...blobStore, failpoint }) : await createFsDriver({ root: config.dataDir, failpoint });
   const blobs = createCas(instrument(driver, 'blobs', log));
   const base = { store, blobs, clock, log, newId: randomUUID };
 

@@ -189,7 +189,9 @@ function parseBlobStore(get: (name: Setting) => string | undefined, bool: (name:
   // DNS-compatible bucket names (the S3 rules both addressing styles accept).
   if (!bucket || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new ConfigError(`IMGSRV_S3_BUCKET=${JSON.stringify(bucket ?? '')} is not a bucket name (3-63 lowercase letters, digits, "." and "-"); IMGSRV_BLOB_STORE=s3 needs one`);
   const endpoint = get('IMGSRV_S3_ENDPOINT');
-  if (endpoint !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(endpoint)) throw new ConfigError(`IMGSRV_S3_ENDPOINT=${JSON.stringify(endpoint)} must be an http(s) URL with no path, query or fragment`);
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#@]+\/?$/.test(endpoint)) throw new ConfigError(`IMGSRV_S3_ENDPOINT=${JSON.stringify(endpoint)} must be an http(s) URL with no credentials, path, query or fragment`);
+  const region = get('IMGSRV_S3_REGION')!;
+  if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(region)) throw new ConfigError(`IMGSRV_S3_REGION=${JSON.stringify(region)} is not a region name (lowercase letters, digits and "-", like us-east-1)`);
   const accessKeyId = get('IMGSRV_S3_ACCESS_KEY_ID');
   const secretAccessKey = get('IMGSRV_S3_SECRET_ACCESS_KEY');
   if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) throw new ConfigError('IMGSRV_S3_ACCESS_KEY_ID and IMGSRV_S3_SECRET_ACCESS_KEY go together: set both, or neither for the AWS SDK default credential chain');
@@ -198,7 +200,7 @@ function parseBlobStore(get: (name: Setting) => string | undefined, bool: (name:
   return {
     kind: 's3',
     bucket,
-    region: get('IMGSRV_S3_REGION')!,
+    region,
     ...(endpoint !== undefined && { endpoint: endpoint.replace(/\/$/, '') }),
     // A custom endpoint (Ceph RGW, MinIO, ...) rarely has wildcard DNS for virtual-host style.
     forcePathStyle: bool('IMGSRV_S3_FORCE_PATH_STYLE', endpoint !== undefined),

@@ -47,7 +47,8 @@ export async function writeRegisteredPart(
     await drop.catch((err: unknown) => log.warn({ err, uploadId }, 'orphan part not deleted'));
     throw e;
   }
-  if (replaced && replaced.offset === undefined && replaced.key !== written.key) {
+  // A driver keeps bytes in place with the assembly (deletePart leaves them); others are objects of their own.
+  if (replaced && replaced.key !== written.key) {
     await blobs.deletePart(uploadId, replaced).catch((err: unknown) => log.warn({ err, uploadId }, 'replaced part not deleted'));
   }
   return written;

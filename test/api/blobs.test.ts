@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
 import { get } from 'node:http';
-import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { random } from '../helpers/bytes.ts';
+import { testStorage } from '../helpers/storage.ts';
 import { useServer } from '../helpers/suite.ts';
 import { uploadBytes } from '../helpers/uploads.ts';
 
@@ -68,7 +67,7 @@ describe('GET/HEAD /v1/blobs/{digest}', () => {
   it('HEAD answers from the metadata alone, without opening the file', async () => {
     const other = random(1234);
     const { digest: d } = await uploadBytes(ctx.api, other);
-    await rm(join(ctx.server.dataDir, 'blobs', 'sha256', d.slice(7, 9), d.slice(7)));
+    await (await testStorage(ctx.server.dataDir)).hideBlob(d);
     const head = await ctx.api.head(`/v1/blobs/${d}`);
     assert.equal(head.status, 200);
     assert.equal(head.headers.get('content-length'), '1234');

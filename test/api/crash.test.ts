@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { random, sha256, split } from '../helpers/bytes.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
 import { makeDataDir, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { testStorage } from '../helpers/storage.ts';
 import { waitForUpload } from '../helpers/uploads.ts';
 
 const octets = { 'content-type': 'application/octet-stream' };
@@ -23,14 +21,9 @@ async function beginAndPut(api: ApiClient, bytes: Buffer, parts: number, placed 
   return { id: begin.json.id as string, listed };
 }
 
-/** Files anywhere under the data dir that are temporary or leftover upload areas. */
-async function leftovers(dataDir: string): Promise<string[]> {
-  const uploads = await readdir(join(dataDir, 'uploads'));
-  const temps = (await readdir(dataDir, { recursive: true })).filter((f) => String(f).endsWith('.tmp'));
-  return [...uploads.map((u) => `uploads/${u}`), ...temps.map(String)];
-}
-
-const blobFile = (dataDir: string, digest: string) => join(dataDir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
+/** Temporary files or objects and leftover upload areas in the blob storage. */
+const leftovers = async (dataDir: string) => (await testStorage(dataDir)).leftovers();
+const blobStored = async (dataDir: string, digest: string) => (await testStorage(dataDir)).hasBlob(digest);
 
 describe('SIGKILL during the ingest commit leaves no partial blob and the upload completes after restart', () => {
   for (const failpoint of ['ingest-started', 'blob-commit-before', 'blob-commit-after', 'ingest-before-ready']) {
@@ -48,7 +41,7 @@ describe('SIGKILL during the ingest commit leaves no partial blob and the upload
           await server.waitForOutput(new RegExp(`failpoint reached: ${failpoint}`));
           assert.equal((await api.get(`/v1/uploads/${id}`)).json.state, 'ingesting');
           assert.equal((await api.get(`/v1/blobs/${digest}`)).status, 404, 'nothing is served before the session is ready');
-          if (failpoint !== 'blob-commit-after' && failpoint !== 'ingest-before-ready') assert.ok(!existsSync(blobFile(dataDir, digest)), 'no unverified file at the content address');
+          if (failpoint !== 'blob-commit-after' && failpoint !== 'ingest-before-ready') assert.ok(!(await blobStored(dataDir, digest)), 'no unverified file at the content address');
           await server.kill();
 
           server = await startServer({ dataDir, token: server.token });
@@ -98,7 +91,7 @@ describe('a blob file without its record (crash between rename and commit)', () 
       const honest = await beginAndPut(api, bytes, 1);
       await api.post(`/v1/uploads/${honest.id}/complete`, { parts: honest.listed });
       await server.waitForOutput(/failpoint reached: ingest-before-ready/);
-      assert.ok(existsSync(blobFile(dataDir, digest)), 'the verified file is at its address, its record not yet written');
+      assert.ok(await blobStored(dataDir, digest), 'the verified file is at its address, its record not yet written');
 
       const liar = await api.post('/v1/uploads', { expected_digest: digest, expected_size_bytes: 5 });
       assert.equal(liar.status, 201);

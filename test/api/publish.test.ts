@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { copyFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { random, sha256 } from '../helpers/bytes.ts';
 import { draftVersion, publishedVersion, waitForJob } from '../helpers/catalog.ts';
 import { makeIncusTarXz, makeQcow2 } from '../helpers/images.ts';
+import { testStorage } from '../helpers/storage.ts';
 import { useServer } from '../helpers/suite.ts';
 import { uploadBytes, waitForUpload } from '../helpers/uploads.ts';
 
@@ -53,13 +52,12 @@ describe('publish jobs: failure, retry, idempotence, concurrency', () => {
   it('fails incus_index when a blob vanished from storage, and a retry does not re-run validate_catalog', async () => {
     const { metadata } = await draftVersion(ctx.api, 'vanish', '1');
     const digest = sha256(metadata!);
-    const file = join(ctx.server.dataDir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
-    await rename(file, `${file}.away`);
+    const restore = await (await testStorage(ctx.server.dataDir)).hideBlob(digest);
     const job = await ctx.api.post('/v1/images/vanish/versions/1/publish');
     const failed = await waitForJob(ctx.api, job.json.id);
     assert.equal(failed.failed_step, 'incus_index');
     assert.match(failed.reason, new RegExp(`blob ${digest} is not stored`));
-    await copyFile(`${file}.away`, file);
+    await restore();
     await ctx.api.post(`/v1/publish-jobs/${job.json.id}/retry`);
     const done = await waitForJob(ctx.api, job.json.id);
     assert.deepEqual(attempts(done), { validate_catalog: 'succeeded/1', incus_index: 'succeeded/2', finalize_publish: 'succeeded/1' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { useServer } from '../helpers/suite.ts';
 import { PG_URL, schemaUrl } from '../helpers/postgres.ts';
 import { environmentWithoutSettings, makeDataDir, REPO_ROOT, removeDir, startServer } from '../helpers/server.ts';
+import { testStorage } from '../helpers/storage.ts';
 
 describe('health, readiness and the served contract', () => {
   const ctx = useServer();
@@ -18,15 +19,12 @@ describe('health, readiness and the served contract', () => {
   });
 
   it('is not ready while the blob storage cannot be written, and recovers', async () => {
-    const tmp = join(ctx.server.dataDir, 'tmp');
-    await rm(tmp, { recursive: true });
-    await writeFile(tmp, 'not a directory');
+    const repair = await (await testStorage(ctx.server.dataDir)).breakStorage();
     const res = await ctx.api.get('/readyz', { token: null });
     assert.equal(res.status, 503);
     assert.match(res.json.detail, /blobs unavailable/);
     assert.equal((await ctx.api.get('/healthz')).status, 200, 'the process is still alive');
-    await rm(tmp);
-    await mkdir(tmp);
+    await repair();
     assert.equal((await ctx.api.get('/readyz')).status, 200);
   });
 

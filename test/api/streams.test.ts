@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { draftVersion, publishedVersion } from '../helpers/catalog.ts';
+import { testStorage } from '../helpers/storage.ts';
 import { useServer } from '../helpers/suite.ts';
 
 describe('Simple Streams feed endpoints', () => {
@@ -57,8 +56,7 @@ describe('Simple Streams feed endpoints', () => {
 
   it('is built from the catalog alone, without reading blob bytes', async () => {
     const served = await images();
-    const root = join(ctx.server.dataDir, 'blobs', 'sha256');
-    for (const dir of await readdir(root)) await rm(join(root, dir), { recursive: true });
+    await (await testStorage(ctx.server.dataDir)).dropAllBlobs();
     await ctx.api.put('/v1/images/feedimg/aliases/edge', { json: { version: '2.0' } });
     const rebuilt = await images();
     assert.equal(rebuilt.status, 200);

@@ -22,6 +22,7 @@
 import { execFile as execFileCb, execFileSync } from 'node:child_process';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { makeDataDir, removeDir, startServer } from '../helpers/server.ts';
 import { startDistribution } from './distribution.ts';
@@ -38,7 +39,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const row = (label: string, mbps: number, vsLimit: string, vsPeer: string, note: string) =>
   console.log(`${label.padEnd(44)} ${mbps.toFixed(0).padStart(6)} MB/s  ${vsLimit.padStart(8)}  ${vsPeer.padStart(8)}   ${note}`);
 
-type Path = 'contract' | 'declared' | 'unequal';
+export type Path = 'contract' | 'declared' | 'unequal';
 const PATHS: [Path, string][] = [
   ['contract', `upload: ${PARTS} equal parts (contract path)`],
   ['declared', `upload: ${PARTS} parts, part_size_bytes declared`],
@@ -201,10 +202,10 @@ async function measureOci(input: { url: string; file: string; digest: string; si
   return { monolithicS, chunkedS, pullS };
 }
 
-/** One upload (and, for one path, the download) of the file on a fresh server and data dir. */
-async function measureUpload(input: { work: string; size: number; digest: string; round: number; path: Path; parts: string[]; download: boolean }) {
+/** One upload (and, for one path, the download) of the file on a fresh server and data dir (`env`: its blob storage). */
+export async function measureUpload(input: { work: string; size: number; digest: string; round: number; path: Path; parts: string[]; download: boolean; env?: Record<string, string> }) {
   const { work, size, digest } = input;
-  const server = await startServer({ dataDir: join(work, `data-${input.round}-${input.path}`) });
+  const server = await startServer({ dataDir: join(work, `data-${input.round}-${input.path}`), env: input.env });
   const headers = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };
   const api = async (path: string, init: RequestInit = {}) => {
     const res = await fetch(`${server.url}${path}`, { ...init, headers });
@@ -245,4 +246,4 @@ async function measureUpload(input: { work: string; size: number; digest: string
   }
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

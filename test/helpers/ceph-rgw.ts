@@ -29,6 +29,10 @@ export interface CephRgw {
   stopGateway(): Promise<void>;
   /** Starts radosgw again on the same endpoint; resolves once it answers, fails with its log after 30 s. */
   startGateway(): Promise<void>;
+  /** SIGSTOPs radosgw: connections are accepted by the kernel and never answered (a hung store). */
+  pauseGateway(): void;
+  /** SIGCONTs a paused radosgw. */
+  resumeGateway(): void;
 }
 
 export interface CephRgwOptions {
@@ -106,6 +110,8 @@ function handle(cluster: Cluster, endpoint: string): CephRgw {
       await remove(cluster);
     },
     stopGateway: () => kill(cluster.daemons.get('client.rgw')),
+    pauseGateway: () => void cluster.daemons.get('client.rgw')?.child.kill('SIGSTOP'),
+    resumeGateway: () => void cluster.daemons.get('client.rgw')?.child.kill('SIGCONT'),
     async startGateway() {
       if (!live.has(cluster)) throw new Error('startGateway: the cluster was stopped');
       if (!cluster.daemons.has('client.rgw')) await startGateway(cluster, endpoint, Date.now() + 30_000);

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adminQuery, createSchema, schemaUrl } from './postgres.ts';
+import { newBucket } from './s3.ts';
+import { BUCKET_FILE } from './storage.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -37,6 +39,26 @@ export const TEST_STORE = ((v = process.env.IMGSRV_TEST_STORE ?? 'sqlite') => {
 })();
 
 const SCHEMA_FILE = '.test-pg-schema';
+
+/**
+ * Where the server tests keep blobs: `IMGSRV_TEST_BLOBS=s3` gives every data dir its own bucket
+ * on a real Ceph RGW that this test process starts on first use (`npm run test:s3`); unset, the
+ * data dir.
+ */
+export const TEST_BLOBS = ((v = process.env.IMGSRV_TEST_BLOBS ?? 'fs') => {
+  if (v !== 'fs' && v !== 's3') throw new Error(`IMGSRV_TEST_BLOBS must be fs or s3, not ${v}`);
+  return v;
+})();
+
+/** The S3 settings of a data dir's own bucket, created on first use (TEST_BLOBS s3), so a restarted server finds its blobs. */
+async function testBucketEnv(dataDir: string): Promise<Record<string, string>> {
+  const file = join(dataDir, BUCKET_FILE);
+  const known = await readFile(file, 'utf8').catch(() => undefined);
+  if (known) return JSON.parse(known) as Record<string, string>;
+  const { env } = await newBucket();
+  await writeFile(file, JSON.stringify(env));
+  return env;
+}
 
 /** The PostgreSQL URL of a data dir's own schema, created on first use (TEST_STORE postgres). */
 export async function testDatabaseUrl(dataDir: string): Promise<string> {
@@ -92,6 +114,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<ServerHandl
   // As `npm start` runs it (see README: fewer glibc malloc arenas, flatter RSS).
   Object.assign(env, { MALLOC_ARENA_MAX: '2', IMGSRV_PORT: '0', IMGSRV_DATA_DIR: dataDir, IMGSRV_BOOTSTRAP_TOKEN: token, IMGSRV_LOG_LEVEL: 'warn' }, opts.env);
   if (TEST_STORE === 'postgres' && env.IMGSRV_DATABASE_URL === undefined) env.IMGSRV_DATABASE_URL = await testDatabaseUrl(dataDir);
+  if (TEST_BLOBS === 's3' && env.IMGSRV_BLOB_STORE === undefined) Object.assign(env, await testBucketEnv(dataDir));
 
   const child = spawn(process.execPath, ['--enable-source-maps', await ensureBundle()], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const reap = () => child.kill('SIGKILL');

@@ -1,12 +1,14 @@
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { createCas } from '../../src/blobs/cas.ts';
 import { createS3Driver } from '../../src/blobs/s3/s3-driver.ts';
 import { neverAborted, random, sha256, streamOf } from '../helpers/bytes.ts';
 import { newBucket, stopSharedRgw } from '../helpers/s3.ts';
 import { describeByteDriver, readAll } from '../suites/byte-driver.suite.ts';
+import { rejectsWith } from '../suites/common.ts';
 
 after(stopSharedRgw);
 
@@ -80,5 +82,66 @@ describe('S3 driver housekeeping and races', () => {
     await createCas(createS3Driver(options)).discardUpload(uploadId);
     assert.deepEqual(await pending(), []);
     s3.destroy();
+  });
+});
+
+describe('S3 driver when the object store misbehaves', () => {
+  it('answers unavailable within its deadlines while the gateway hangs, and works again after', { timeout: 120_000 }, async () => {
+    const { rgw, options } = await newBucket();
+    const cas = createCas(createS3Driver(options));
+    const uploadId = randomUUID();
+    const bytes = random(1000);
+    await cas.commit({ uploadId, parts: [await cas.writePart({ uploadId, body: streamOf(bytes), maxBytes: 1 << 20, signal: neverAborted() })], signal: neverAborted() });
+    await cas.discardUpload(uploadId);
+    rgw.pauseGateway();
+    try {
+      let t = performance.now();
+      await rejectsWith(cas.ping(), 'unavailable');
+      assert.ok(performance.now() - t < 10_000, 'readiness learns of a hung store within seconds');
+      t = performance.now();
+      await rejectsWith(cas.stat(sha256(bytes)), 'unavailable');
+      await rejectsWith(cas.open(sha256(bytes)), 'unavailable');
+      assert.ok(performance.now() - t < 40_000, 'requests end instead of hanging');
+    } finally {
+      rgw.resumeGateway();
+    }
+    await cas.ping();
+    assert.ok((await readAll(await cas.open(sha256(bytes)))).equals(bytes));
+  });
+
+  it('keeps control requests going while many downloads hold their streams open', { timeout: 60_000 }, async () => {
+    const { options } = await newBucket();
+    const cas = createCas(createS3Driver(options));
+    const uploadId = randomUUID();
+    const bytes = random(4 * 1024 * 1024);
+    const { digest } = await cas.commit({ uploadId, parts: [await cas.writePart({ uploadId, body: streamOf(bytes), maxBytes: 1 << 30, signal: neverAborted() })], signal: neverAborted() });
+    await cas.discardUpload(uploadId);
+    // Slow clients: each download has read one chunk and waits.
+    const readers = await Promise.all(Array.from({ length: 80 }, () => cas.open(digest)));
+    await Promise.all(readers.map((r) => r.read(Buffer.alloc(1024))));
+    await cas.ping();
+    assert.deepEqual(await cas.stat(digest), { size: bytes.length });
+    await Promise.all(readers.map((r) => r.close()));
+  });
+
+  it('ends a part write with unavailable, not as if the client had gone, when the store fails mid-write', { timeout: 120_000 }, async () => {
+    const { rgw, options } = await newBucket();
+    const cas = createCas(createS3Driver(options));
+    let sent = 0;
+    const body = new Readable({
+      read() {
+        if (sent >= 64) return void this.push(null);
+        sent++;
+        setTimeout(() => this.push(random(1024 * 1024)), 30);
+      },
+    });
+    const write = cas.writePart({ uploadId: randomUUID(), body, maxBytes: 1 << 30, signal: neverAborted() });
+    await new Promise((r) => setTimeout(r, 300));
+    await rgw.stopGateway();
+    try {
+      await rejectsWith(write, 'unavailable');
+    } finally {
+      await rgw.startGateway();
+    }
   });
 });

@@ -79,6 +79,8 @@ describe('configuration', () => {
       { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_PREFIX: '/abs' },
       { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_FORCE_PATH_STYLE: 'maybe' },
       { IMGSRV_S3_REDIRECT: 'presigned' },
+      { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_ENDPOINT: 'http://user:pw@rgw:7480' },
+      { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_REGION: 'Mars Base' },
       { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_REDIRECT: 'yes' },
       { IMGSRV_BLOB_STORE: 's3', IMGSRV_S3_BUCKET: 'images', IMGSRV_S3_REDIRECT: 'presigned', IMGSRV_S3_REDIRECT_TTL: '5' },
     ];
