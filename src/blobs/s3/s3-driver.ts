@@ -70,10 +70,11 @@ interface Range {
 /**
  * `ByteDriver` on an S3-compatible object store. Each part write is an object of its own
  * (S3 cannot write at an offset; `offset` is only echoed), streamed with bounded memory through
- * lib-storage. `stage` streams the parts through `tap` once, in order; several parts are
- * assembled by server-side `UploadPartCopy` when S3's part sizes allow it (all but the last at
- * least 5 MiB), else by a bounded streaming copy. `commit` copies the staged object to the
- * blob's key server-side (atomic: never a partly visible object); which of several racing
+ * lib-storage. `stage` streams the parts through `tap` once, in order. `commit` makes the blob
+ * appear at its key at once, never partly: one part by a server-side copy; several by a
+ * server-side multipart `UploadPartCopy` of the parts straight into the key when S3's part sizes
+ * allow it (all but the last at least 5 MiB), else `stage` streams them into one object of the
+ * upload and `commit` copies that. Which of several racing
  * commits of one digest created the blob is decided by one conditional write (`If-None-Match:
  * *`, honoured by AWS S3, Ceph RGW, MinIO) of a claim object. Nothing here is ever held whole in
  * memory.
@@ -113,6 +114,11 @@ export function createS3Driver(opts: S3DriverOptions): ByteDriver {
   const Bucket = opts.bucket;
   const layout = s3Layout(opts.prefix);
   const failpoint = opts.failpoint ?? (async () => {});
+  /**
+   * Stages of parts S3 can assemble by itself, from `stage` to `commit` (which follows at once
+   * in the same process; after a crash the commit starts over with `stage`).
+   */
+  const assemblies = new Map<string, Range[]>();
 
   const head = async (Key: string) => {
     try {
@@ -309,15 +315,10 @@ export function createS3Driver(opts: S3DriverOptions): ByteDriver {
       };
       const copyable = sources.length <= 10_000 && sources.every((s, i) => s.size > 0 && s.size <= MAX_COPY && (i === sources.length - 1 || s.size >= MIN_PART));
       if (copyable) {
-        const stop = new AbortController();
-        const both = AbortSignal.any([signal, stop.signal]);
-        const results = await Promise.allSettled([hashAll(), multipartCopy(target, sources.map((s) => ({ key: s.object, start: 0, end: s.size - 1 })), both)]);
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) {
-          stop.abort();
-          await remove(target).catch(() => {});
-          throw failed.reason;
-        }
+        // Only hashed here: `commit` assembles the parts straight into the blob's key (S3 makes
+        // a completed multipart upload visible at once), so no byte is copied twice.
+        await hashAll();
+        assemblies.set(`${uploadId}/${key}`, sources.map((s) => ({ key: s.object, start: 0, end: s.size - 1 })));
       } else {
         const chunks = async function* () {
           for (const s of sources) {
@@ -349,22 +350,31 @@ export function createS3Driver(opts: S3DriverOptions): ByteDriver {
         try {
           // A commit that finished after the first look (and let its claim go) is seen here.
           if (!(token && (await head(target)))) {
-            const stagedObject = await head(source);
-            if (!stagedObject) throw new DomainError('unavailable', 'part_missing', `the staged bytes of upload ${staged.uploadId} are gone from the object store`);
             // The loser of a race copies too, so that no caller returns before the blob is there.
-            await copyObject(source, target, stagedObject.ContentLength ?? 0, AbortSignal.timeout(COPY_DEADLINE_MS));
+            const planned = assemblies.get(`${staged.uploadId}/${staged.key}`);
+            if (planned) {
+              await multipartCopy(target, planned, AbortSignal.timeout(COPY_DEADLINE_MS)).catch((e: unknown) => {
+                throw isNotFound(e) ? partMissing(staged.key)() : e;
+              });
+            } else {
+              const stagedObject = await head(source);
+              if (!stagedObject) throw new DomainError('unavailable', 'part_missing', `the staged bytes of upload ${staged.uploadId} are gone from the object store`);
+              await copyObject(source, target, stagedObject.ContentLength ?? 0, AbortSignal.timeout(COPY_DEADLINE_MS));
+            }
             if (token) outcome = 'created';
           }
         } finally {
           if (token) await release(digest, token).catch(() => {});
         }
       }
+      assemblies.delete(`${staged.uploadId}/${staged.key}`);
       if (layout.isStageKey(staged.key)) await remove(source).catch(() => {});
       await failpoint('blob-commit-after');
       return outcome;
     },
 
     async abandon(staged) {
+      assemblies.delete(`${staged.uploadId}/${staged.key}`);
       if (layout.isStageKey(staged.key)) await remove(layout.staged(staged.uploadId, staged.key));
     },
 
