@@ -39,11 +39,13 @@ export interface Config {
 export interface S3Settings {
   bucket: string;
   region: string;
+  /** A custom endpoint (Ceph RGW, MinIO, Garage, R2...); AWS's own when absent. */
   endpoint?: string;
+  /** Path-style addressing (`endpoint/bucket/key`) instead of virtual-host style (`bucket.endpoint/key`). */
   forcePathStyle: boolean;
-  /** Empty, or ends with "/". */
+  /** Key prefix of everything this server writes: empty, or ending with "/", so a bucket can be shared. */
   prefix: string;
-  /** Both keys, or neither (the AWS SDK's default credential chain). */
+  /** Both keys, or neither (the AWS SDK's default chain: environment, profile, instance role). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** `IMGSRV_S3_REDIRECT=presigned`: downloads answer 307 to a presigned URL valid this long. */
   redirectTtlSeconds?: number;
