@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import { buildFeed } from '../streams/build.ts';
 import type { ServiceDeps } from './deps.ts';
@@ -8,7 +10,12 @@ export interface FeedDocument {
   /** Strong entity tag: a hash of the body. */
   etag: string;
   lastModified: Date;
+  /** The body compressed once per build, for clients that accept it (`Content-Encoding`). */
+  encoded: { br: Buffer; gzip: Buffer };
 }
+
+const brotli = promisify(brotliCompress);
+const gzipped = promisify(gzip);
 
 export type FeedService = ReturnType<typeof createFeedService>;
 
@@ -29,9 +36,10 @@ export function createFeedService(deps: Pick<ServiceDeps, 'clock' | 'log'> & { s
   let cache: Built | undefined;
   let building: { revision: number; done: Promise<Built> } | undefined;
 
-  const document = (value: unknown, lastModified: Date): FeedDocument => {
+  const document = async (value: unknown, lastModified: Date): Promise<FeedDocument> => {
     const body = JSON.stringify(value);
-    return { body, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`, lastModified };
+    const [br, gz] = await Promise.all([brotli(body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 9, [zlib.BROTLI_PARAM_SIZE_HINT]: body.length } }), gzipped(body, { level: 9 })]);
+    return { body, etag: `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`, lastModified, encoded: { br, gzip: gz } };
   };
 
   async function build(revision: number, changedAt: Date): Promise<Built> {
@@ -41,7 +49,7 @@ export function createFeedService(deps: Pick<ServiceDeps, 'clock' | 'log'> & { s
     const modified = changedAt.getTime() > 0 ? changedAt : deps.clock.now();
     // A rebuild with equal content keeps its validators, so clients keep getting 304.
     const keep = (fresh: FeedDocument, old?: FeedDocument) => (old?.body === fresh.body ? old : fresh);
-    const built = { revision, index: keep(document(index, modified), cache?.index), images: keep(document(images, modified), cache?.images) };
+    const built = { revision, index: keep(await document(index, modified), cache?.index), images: keep(await document(images, modified), cache?.images) };
     if (!cache || cache.revision < revision) cache = built;
     return built;
   }

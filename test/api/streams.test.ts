@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { get as httpGet } from 'node:http';
 import { describe, it } from 'node:test';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { draftVersion, publishedVersion } from '../helpers/catalog.ts';
 import { testStorage } from '../helpers/storage.ts';
 import { useServer } from '../helpers/suite.ts';
@@ -35,7 +37,7 @@ describe('Simple Streams feed endpoints', () => {
   it('answers conditional requests with 304', async () => {
     const current = await images();
     const etag = current.headers.get('etag')!;
-    assert.match(etag, /^"[0-9a-f]{32}"$/);
+    assert.match(etag, /^"[0-9a-f]{32}(-br|-gzip)?"$/);
     assert.equal(current.headers.get('cache-control'), 'public, no-cache');
     assert.equal((await images({ 'if-none-match': etag })).status, 304);
     assert.equal((await images({ 'if-modified-since': current.headers.get('last-modified')! })).status, 304);
@@ -62,5 +64,49 @@ describe('Simple Streams feed endpoints', () => {
     assert.equal(rebuilt.status, 200);
     assert.notEqual(rebuilt.headers.get('etag'), served.headers.get('etag'), 'rebuilt after the alias change, with no blob on disk');
     assert.equal(Object.keys(rebuilt.json.products).length, 2);
+  });
+});
+
+describe('Simple Streams feed encodings', () => {
+  const ctx = useServer();
+  /** A GET whose body is left as sent (fetch would decode it). */
+  const raw = (path: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+      httpGet(`${ctx.server.url}${path}`, { headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) })).on('error', reject);
+      }).on('error', reject);
+    });
+
+  it('sends the feed pre-compressed as the client accepts, each coding with its own strong ETag, and 304s per coding', async () => {
+    await publishedVersion(ctx.api, 'zipped', '1.0');
+    for (const path of ['/streams/v1/images.json', '/streams/v1/index.json']) {
+      const plain = await raw(path, {});
+      assert.equal(plain.headers['content-encoding'], undefined);
+      assert.equal(plain.headers.vary, 'accept-encoding');
+      const body = plain.body.toString();
+      assert.ok(JSON.parse(body));
+      const cases: [string, 'br' | 'gzip' | undefined][] = [
+        ['br', 'br'],
+        ['gzip', 'gzip'],
+        ['gzip, deflate, br', 'br'],
+        ['gzip;q=1.0, br;q=0.5', 'gzip'],
+        ['*', 'br'],
+        ['identity', undefined],
+        ['br;q=0, gzip;q=0', undefined],
+        ['deflate', undefined],
+      ];
+      for (const [accept, coding] of cases) {
+        const res = await raw(path, { 'accept-encoding': accept });
+        assert.equal(res.headers['content-encoding'], coding, `${path} ${accept}`);
+        const decoded = coding === 'br' ? brotliDecompressSync(res.body) : coding === 'gzip' ? gunzipSync(res.body) : res.body;
+        assert.equal(decoded.toString(), body, `${path} ${accept}: the same document`);
+        const etag = res.headers.etag as string;
+        assert.equal(etag, coding ? `${(plain.headers.etag as string).slice(0, -1)}-${coding}"` : plain.headers.etag);
+        assert.equal((await raw(path, { 'accept-encoding': accept, 'if-none-match': etag })).status, 304, `${path} ${accept}: 304 for its own ETag`);
+      }
+      assert.ok((await raw(path, { 'accept-encoding': 'br' })).body.length < plain.body.length || plain.body.length < 200, 'compressed is smaller');
+      assert.equal((await raw(path, { 'accept-encoding': 'br', 'if-none-match': plain.headers.etag as string })).status, 200, 'another coding\'s ETag does not match');
+    }
   });
 });
