@@ -5,6 +5,7 @@ import { DomainError } from '../domain/errors.ts';
 import { onConflict } from './conflict.ts';
 import type { MetadataStore } from '../store/metadata-store.ts';
 import type { ServiceDeps } from './deps.ts';
+import { createRevisionCache } from './revision-cache.ts';
 
 export interface CatalogServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
   audit: AuditLog;
@@ -20,6 +21,7 @@ export interface CatalogServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'>
     | 'listArtifacts'
     | 'listAttachments'
     | 'getAlias'
+    | 'catalogRevision'
   >;
 }
 
@@ -28,6 +30,8 @@ export type CatalogService = ReturnType<typeof createCatalogService>;
 /** Images, versions, manifests and refs: the catalog as readers and drafters see it. */
 export function createCatalogService(deps: CatalogServiceDeps) {
   const { store, clock } = deps;
+  // The public reads (published images, versions, manifests, refs) change only with the revision.
+  const cached = createRevisionCache(() => store.catalogRevision());
 
   async function image(name: string): Promise<Image> {
     const found = await store.getImage(name);
@@ -70,13 +74,13 @@ export function createCatalogService(deps: CatalogServiceDeps) {
     },
 
     /** "Image namespaces that have at least one published version." */
-    listImages: () => store.listPublishedImages(),
+    listImages: () => cached('images', () => store.listPublishedImages()),
 
     /** "Get one image namespace with a published version." */
-    publishedImage: async (name: string) => (await published(name)).image,
+    publishedImage: async (name: string) => (await cached(`published:${name}`, () => published(name))).image,
 
     /** "List published versions for an image" (404 until one is published, like the image). */
-    listVersions: async (name: string) => (await published(name)).versions,
+    listVersions: async (name: string) => (await cached(`published:${name}`, () => published(name))).versions,
 
     async createDraft(actor: Principal, name: string, v: string): Promise<ImageVersion> {
       const img = await image(name);
@@ -87,24 +91,32 @@ export function createCatalogService(deps: CatalogServiceDeps) {
       return draft;
     },
 
-    /** The exact draft, publishing or published manifest. */
+    /** The exact draft, publishing or published manifest (a published one from the cache). */
     async manifest(name: string, v: string): Promise<Manifest> {
-      const found = await version(name, v);
-      return manifest(found.image, found.version);
+      return cached(
+        `manifest:${name}:${v}`,
+        async () => {
+          const found = await version(name, v);
+          return manifest(found.image, found.version);
+        },
+        (m) => m.version.state === 'published',
+      );
     },
 
     /**
      * A published manifest by ref: "an exact published version wins, otherwise the alias of
      * that name; a draft never shadows an alias."
      */
-    async resolve(name: string, ref: string): Promise<Manifest> {
-      const img = await image(name);
-      const exact = await store.getVersion(img.id, ref);
-      if (exact?.state === 'published') return manifest(img, exact);
-      const alias = await store.getAlias(img.id, ref);
-      const target = alias && (await store.getVersionById(alias.versionId));
-      if (target) return manifest(img, target);
-      throw new DomainError('not_found', 'ref_not_found', `image ${name} has no published version or alias named ${ref}`);
-    },
+    resolve: (name: string, ref: string): Promise<Manifest> => cached(`ref:${name}:${ref}`, () => resolve(name, ref)),
   };
+
+  async function resolve(name: string, ref: string): Promise<Manifest> {
+    const img = await image(name);
+    const exact = await store.getVersion(img.id, ref);
+    if (exact?.state === 'published') return manifest(img, exact);
+    const alias = await store.getAlias(img.id, ref);
+    const target = alias && (await store.getVersionById(alias.versionId));
+    if (target) return manifest(img, target);
+    throw new DomainError('not_found', 'ref_not_found', `image ${name} has no published version or alias named ${ref}`);
+  }
 }

@@ -24,7 +24,7 @@ export interface TestApp {
   dataDir: string;
   clock: ManualClock;
   api: ApiClient;
-  /** What the server logged (warn and above). */
+  /** What the server logged (warn and above, or from `logLevel` on). */
   logged: string[];
 }
 
@@ -33,7 +33,7 @@ export interface TestApp {
  * instead of sleeping through it: token expiry, upload TTLs. Started before the suite's tests,
  * stopped and its data removed after them. Other API tests run the real process (`useServer`).
  */
-export function useApp(opts: { env?: Record<string, string> } = {}): TestApp {
+export function useApp(opts: { env?: Record<string, string>; logLevel?: 'warn' | 'debug' } = {}): TestApp {
   const ctx = {} as TestApp;
   before(async () => {
     await ensureBundle();
@@ -43,7 +43,7 @@ export function useApp(opts: { env?: Record<string, string> } = {}): TestApp {
     if (TEST_STORE === 'postgres') env.IMGSRV_DATABASE_URL ??= await testDatabaseUrl(dataDir);
     const clock = manualClock();
     const logged: string[] = [];
-    const app = await buildApp(loadConfig(env), pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) }), { clock });
+    const app = await buildApp(loadConfig(env), pino({ level: opts.logLevel ?? 'warn' }, { write: (line: string) => void logged.push(line) }), { clock });
     ctx.logged = logged;
     const { url } = await app.serve();
     Object.assign(ctx, { app, url, token, dataDir, clock, api: apiClient({ url, token }) });

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { createS3Driver } from '../../src/blobs/s3/s3-driver.ts';
 import { migrations } from '../../src/store/sql/migrations/index.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
-import { draftVersion, waitForJob } from '../helpers/catalog.ts';
+import { draftVersion, publishedVersion, waitForJob } from '../helpers/catalog.ts';
 import { apiClient, type ApiClient } from '../helpers/client.ts';
 import { adminQuery, createSchema } from '../helpers/postgres.ts';
 import { loggedErrors, makeDataDir, newToken, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
@@ -175,6 +175,16 @@ for (const storage of ['one data dir', 's3'] as const) {
         assert.ok(Object.keys(feed.json.products).some((p) => p.startsWith('shared:')), 'the feed of every instance lists it');
       }
       assert.notEqual((await b.get('/streams/v1/images.json')).headers.get('etag'), feedBefore.headers.get('etag'));
+    });
+
+    it('never serves a stale alias: moved on one instance, read on the other at once', async () => {
+      await publishedVersion(a, 'shared', '1.1');
+      for (const api of [a, b]) assert.equal((await api.get('/v1/images/shared/refs/1.0')).json.version.version, '1.0', 'both caches are warm');
+      for (const target of ['1.0', '1.1', '1.0', '1.1', '1.0', '1.1']) {
+        assert.equal((await a.put('/v1/images/shared/aliases/moving', { json: { version: target } })).status, 200);
+        assert.equal((await b.get('/v1/images/shared/refs/moving')).json.version.version, target);
+      }
+      assert.deepEqual((await b.get('/v1/images/shared/versions')).json.versions.map((v: { version: string }) => v.version).sort(), ['1.0', '1.1']);
     });
 
     it('finishes on the other instance a publish job whose instance was killed', async () => {

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { publishedVersion } from '../helpers/catalog.ts';
+import { useApp } from '../helpers/app.ts';
+
+/** The catalog's read methods, as the store's instrumentation logs each call (debug). */
+const CATALOG_READS = new Set(['getImage', 'getVersion', 'getVersionById', 'getAlias', 'listArtifacts', 'listAttachments', 'listPublishedVersions', 'listPublishedImages', 'catalogRevision']);
+
+describe('catalog reads from the revision cache', () => {
+  const ctx = useApp({ logLevel: 'debug' });
+  /** Store calls of catalog reads logged while `fn` ran. */
+  const readsDuring = async (fn: () => Promise<void>) => {
+    const from = ctx.logged.length;
+    await fn();
+    return ctx.logged
+      .slice(from)
+      .map((line) => JSON.parse(line) as { component?: string; method?: string; msg?: string })
+      .filter((l) => l.msg === 'storage call' && l.component === 'metadata' && CATALOG_READS.has(l.method ?? ''))
+      .map((l) => l.method);
+  };
+  const get = async (path: string) => {
+    const res = await ctx.api.get(path, { token: null });
+    assert.equal(res.status, 200, `${path}: ${JSON.stringify(res.json)}`);
+    return res.json;
+  };
+  const PATHS = ['/v1/images/cached/refs/stable', '/v1/images/cached/versions/1.0', '/v1/images', '/v1/images/cached', '/v1/images/cached/versions'];
+
+  it('answers published reads with one query each (the revision) while nothing changed', async () => {
+    await publishedVersion(ctx.api, 'cached', '1.0');
+    assert.equal((await ctx.api.put('/v1/images/cached/aliases/stable', { json: { version: '1.0' } })).status, 200);
+    for (const path of PATHS) await get(path);
+    for (const path of PATHS) {
+      const reads = await readsDuring(async () => {
+        for (let i = 0; i < 3; i++) await get(path);
+      });
+      assert.deepEqual(reads, ['catalogRevision', 'catalogRevision', 'catalogRevision'], `${path}: ${reads.join(', ')}`);
+    }
+  });
+
+  it('never serves a moved alias or a new version stale', async () => {
+    await publishedVersion(ctx.api, 'cached', '2.0');
+    assert.deepEqual((await get('/v1/images/cached/versions')).versions.map((v: { version: string }) => v.version).sort(), ['1.0', '2.0']);
+    for (const target of ['2.0', '1.0', '2.0']) {
+      assert.equal((await ctx.api.put('/v1/images/cached/aliases/stable', { json: { version: target } })).status, 200);
+      assert.equal((await get('/v1/images/cached/refs/stable')).version.version, target);
+    }
+    assert.equal((await ctx.api.delete('/v1/images/cached/aliases/stable')).status, 204);
+    assert.equal((await ctx.api.get('/v1/images/cached/refs/stable', { token: null })).status, 404);
+  });
+
+  it('does not keep drafts: a draft manifest follows its edits', async () => {
+    assert.equal((await ctx.api.post('/v1/images/cached/versions', { version: '3.0-draft' })).status, 201);
+    const empty = await ctx.api.get('/v1/images/cached/versions/3.0-draft');
+    assert.deepEqual(empty.json.artifacts, []);
+    const reads = await readsDuring(async () => void (await ctx.api.get('/v1/images/cached/versions/3.0-draft')));
+    assert.ok(reads.length > 1, 'a draft is read from the store every time');
+  });
+});
