@@ -73,8 +73,13 @@ export interface BuildRequestInput {
 
 export type ParseResult = { ok: true; request: BuildRequest } | { ok: false; problems: string[] };
 
-/** Debian policy §5.6.7: lowercase alphanumerics and + - . , at least two characters, alphanumeric first. */
-const PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]+$/;
+/**
+ * Debian policy §5.6.7: lowercase alphanumerics and + - . , at least two characters,
+ * alphanumeric first; here also alphanumeric last, because apt reads a trailing "+" or "-" as
+ * install or remove, and at most 128 characters. (apt also reads a name with "." or "+" that no
+ * package has as a pattern: the build checks that every requested name is installed as such.)
+ */
+const PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]{0,126}[a-z0-9]$/;
 const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 const SSH_KEY_RE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$/;
 /** A suite name, or a flat repository's path ending in "/" ("./"); never "..". */
@@ -94,7 +99,7 @@ export function parseBuildRequest(input: BuildRequestInput): ParseResult {
   const p = (msg: string): void => void problems.push(msg);
   unknownKeys(input, ['distribution', 'architecture', 'imageTypes', 'mirror', 'securityMirror', 'packages', 'users', 'payloadRepositories', 'filesystem'], '', p);
 
-  const distribution = typeof input.distribution === 'string' ? DISTRIBUTIONS[input.distribution] : undefined;
+  const distribution = typeof input.distribution === 'string' && Object.hasOwn(DISTRIBUTIONS, input.distribution) ? DISTRIBUTIONS[input.distribution] : undefined;
   if (!distribution) p(`distribution: ${JSON.stringify(input.distribution)} is not supported; supported: ${Object.keys(DISTRIBUTIONS).join(', ')}`);
 
   const arch = input.architecture ?? 'x86_64';
@@ -114,7 +119,7 @@ export function parseBuildRequest(input: BuildRequestInput): ParseResult {
   else if (input.securityMirror !== null) securityMirror = httpUrl(input.securityMirror, 'securityMirror', p);
 
   const packages = stringList(input.packages, 'packages', MAX_PACKAGES, p, (s, at) => {
-    if (!PACKAGE_RE.test(s)) p(`${at}: ${JSON.stringify(s)} is not a Debian package name (lowercase letters, digits, "+", "-", "."; two characters at least)`);
+    if (!PACKAGE_RE.test(s)) p(`${at}: ${JSON.stringify(s)} is not a Debian package name (lowercase letters, digits, "+", "-", "."; 2 to 128 characters, a letter or digit first and last)`);
   });
 
   const users: BuildUser[] = [];
@@ -211,6 +216,8 @@ function httpUrl(v: unknown, at: string, p: (m: string) => void): string | null 
   try { u = new URL(v); } catch { p(`${at}: ${JSON.stringify(v)} is not a URL`); return null; }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') { p(`${at}: only http and https URLs are supported`); return null; }
   if (u.search || u.hash || /\s/.test(v)) { p(`${at}: must not carry a query, fragment or spaces`); return null; }
+  // Credentials would end up in the image's apt sources and in the compose's manifests.
+  if (u.username || u.password) { p(`${at}: must not carry credentials (user:password@); the image would ship them`); return null; }
   return u.href.replace(/\/+$/, '');
 }
 

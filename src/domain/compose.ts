@@ -81,6 +81,7 @@ export const COMPOSE_ERRORS: readonly CatalogueError[] = [
   { id: 13, code: 'method_not_allowed', reason: 'The operation does not accept this method' },
   { id: 14, code: 'unsupported_media_type', reason: 'The request body must be application/json' },
   { id: 15, code: 'body_too_large', reason: 'The request body is larger than the server accepts' },
+  { id: 16, code: 'compose_publishing', reason: 'The compose is publishing its images; it can no longer be cancelled' },
   { id: 20, code: 'host_tools_missing', reason: 'The build worker lacks a tool it needs' },
   { id: 21, code: 'package_unavailable', reason: 'A requested package could not be found or installed' },
   { id: 22, code: 'rootfs_failed', reason: 'The root file system could not be built' },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Cas } from '../blobs/cas.ts';
 import type { BuildRequest } from '../compose/build-request.ts';
-import { isComposeError } from '../compose/errors.ts';
+import { ComposeError, isComposeError } from '../compose/errors.ts';
 import { runBuild } from '../compose/run-build.ts';
 import { sweepWorkspaces } from '../compose/workspace.ts';
 import { catalogueError, type Compose, type ComposedFile } from '../domain/compose.ts';
@@ -87,6 +87,10 @@ export function composeJob(deps: ComposeJobDeps): JobHandler<{ composeId: string
       testBreakKernelCmdline: deps.breakBoot,
     });
     const packages = (built.packages.vm ?? built.packages.container ?? []).map((p) => ({ name: p.name, version: p.version, arch: p.arch }));
+    // apt reads a name that no package has as a pattern, and would install whatever matches.
+    const installed = new Set(packages.map((p) => p.name));
+    const missing = (compose.request as BuildRequest).packages.filter((name) => !installed.has(name));
+    if (missing.length > 0) throw new ComposeError('package_unavailable', 'rootfs', `rootfs: no package is named ${missing.join(', ')} (apt took the name as a pattern); name packages exactly`);
     await store.moveCompose({ id: compose.id, from: ['building'], to: 'uploading', packages, now: clock.now() });
     const files = await storeFiles(deps, built.files, signal);
     await store.moveCompose({ id: compose.id, from: ['uploading'], to: 'uploading', files, now: clock.now() });
@@ -115,6 +119,7 @@ export function composeJob(deps: ComposeJobDeps): JobHandler<{ composeId: string
         // Images built and stored before a restart are published as they are: a new build
         // would make other bytes than an artifact the draft may already hold.
         let files = compose.state === 'uploading' ? compose.files : undefined;
+        const resuming = files !== undefined;
         if (files) {
           sink.line('== resuming: the images were built and stored before the restart');
         } else {
@@ -125,7 +130,7 @@ export function composeJob(deps: ComposeJobDeps): JobHandler<{ composeId: string
         }
         // Past this point a cancel is too late: the version is being published.
         if (cancel.signal.aborted || (await store.getCompose(composeId))?.cancelRequested) return await fail(compose, 'cancelled', 'the compose was cancelled before its images were published');
-        await publishComposed({ catalog: deps.catalog, actor, target: compose.target, files, log: sink.line, signal });
+        await publishComposed({ catalog: deps.catalog, actor, target: compose.target, files, resuming, log: sink.line, signal });
         await sink.flush();
         await store.moveCompose({ id: composeId, from: ['uploading'], to: 'success', now: clock.now() });
         log.info({ composeId, image: compose.target.image, version: compose.target.version }, 'compose succeeded');

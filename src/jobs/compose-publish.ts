@@ -30,16 +30,18 @@ const ignoreConflict = (e: unknown) => {
 };
 
 /**
- * Makes the stored images a draft of `target` (image created if needed) with each artifact
- * and its `incus.tar.xz`, publishes it and moves the alias, as the principal who asked. Safe
- * to run again after a crash: what exists already (the image, the draft, an artifact with its
- * attachment) is kept, and a version that is published already is only aliased.
+ * Makes the stored images a new draft of `target` (image created if needed) with each artifact
+ * and its `incus.tar.xz`, publishes it and moves the alias, as the principal who asked. A
+ * version that exists already is a conflict (`version_exists`), unless the compose is
+ * `resuming` after a crash: then what it made before (the draft, an artifact with its
+ * attachment) is kept, and a version it published already is only aliased.
  */
-export async function publishComposed(input: { catalog: CatalogWriters; actor: Principal; target: ComposeTarget; files: ComposedFile[]; log: (line: string) => void; signal: AbortSignal }): Promise<void> {
+export async function publishComposed(input: { catalog: CatalogWriters; actor: Principal; target: ComposeTarget; files: ComposedFile[]; resuming: boolean; log: (line: string) => void; signal: AbortSignal }): Promise<void> {
   const { catalog: c, actor, target, files } = input;
   const file = (kind: ComposedFile['kind']) => files.find((f) => f.kind === kind);
   await c.catalog.createImage(actor, { name: target.image }).catch(ignoreConflict);
-  await c.catalog.createDraft(actor, target.image, target.version).catch(ignoreConflict);
+  const draft = c.catalog.createDraft(actor, target.image, target.version);
+  await (input.resuming ? draft.catch(ignoreConflict) : draft);
   let manifest: Manifest = await c.catalog.manifest(target.image, target.version);
   if (manifest.version.state === 'draft') {
     for (const image of IMAGES) {

@@ -8,7 +8,7 @@ import type { AuditLog } from './audit.ts';
 import type { ServiceDeps } from './deps.ts';
 
 export interface ComposeServiceDeps extends Pick<ServiceDeps, 'clock' | 'newId'> {
-  store: Pick<MetadataStore, 'insertCompose' | 'getCompose' | 'requestComposeCancel' | 'moveCompose' | 'readComposeLog'>;
+  store: Pick<MetadataStore, 'insertCompose' | 'getCompose' | 'requestComposeCancel' | 'moveCompose' | 'readComposeLog' | 'getImage' | 'getVersion'>;
   audit: AuditLog;
   /** The Debian mirror builds use unless a request names its own repository (none configured: requests must name one). */
   defaultMirror: string | undefined;
@@ -49,7 +49,7 @@ export function readComposeRequest(body: unknown, defaults: { mirror: string | u
   const images = requests.map((ir, i) => only(ir, ['architecture', 'image_type', 'repositories', 'upload_options', 'ostree'], `image_requests[${i}]`));
   for (const [i, ir] of images.entries()) {
     if (ir.ostree !== undefined) throw refuse('invalid_request', `image_requests[${i}].ostree: ostree images are not built here`);
-    if (typeof ir.image_type !== 'string' || !(ir.image_type in IMAGE_TYPES)) {
+    if (typeof ir.image_type !== 'string' || !Object.hasOwn(IMAGE_TYPES, ir.image_type)) {
       const known = SEED_TYPES.includes(String(ir.image_type)) ? ' (an image type of the osbuild API that this server does not build)' : '';
       throw refuse('unsupported_image_type', `image_requests[${i}].image_type ${JSON.stringify(ir.image_type)} is not supported${known}; supported: ${Object.keys(IMAGE_TYPES).join(', ')}`);
     }
@@ -138,6 +138,11 @@ export function createComposeService(deps: ComposeServiceDeps) {
         const code = first.startsWith('distribution') ? 'unsupported_distribution' : first.startsWith('architecture') ? 'unsupported_architecture' : 'invalid_request';
         throw refuse(code, parsed.problems.map(inRequestTerms).join('; '));
       }
+      // A compose makes its version: one that exists (a draft of someone's, a published one) is refused.
+      const image = await store.getImage(target.image);
+      if (image && (await store.getVersion(image.id, target.version))) {
+        throw new DomainError('conflict', 'target_conflict', `image ${target.image} already has a version ${target.version}; a compose creates the version it publishes`);
+      }
       const id = deps.newId();
       await store.insertCompose({ compose: { id, principalId: actor.id, request: parsed.request, target }, job: newJob(COMPOSE_JOB, deps.newId(), { composeId: id }), now });
       deps.audit({ action: 'compose.submit', actor: actor.id, target: id, image: `${target.image}:${target.version}` });
@@ -160,7 +165,9 @@ export function createComposeService(deps: ComposeServiceDeps) {
 
     /** Stops an unfinished build: its worker aborts it, removes its files and fails it as `cancelled`. */
     async cancel(actor: Principal, id: string): Promise<Compose> {
-      await get(id);
+      const compose = await get(id);
+      // Its images are stored and are being published: stopping now would leave half a release.
+      if (compose.state === 'uploading' && compose.files) throw new DomainError('conflict', 'compose_publishing', `compose ${id} is publishing its images; it can no longer be cancelled`);
       if (!(await store.requestComposeCancel({ id, now: clock.now() }))) throw new DomainError('conflict', 'compose_finished', `compose ${id} has finished; there is nothing to cancel`);
       // Not started: it fails here; once a worker took it, the worker stops the build and fails it.
       const entry = catalogueError('cancelled');

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { COMPOSE_ERRORS } from '../../src/domain/compose.ts';
 import { COMPOSE_API, composeClient, type ComposeClient } from '../helpers/compose-api.ts';
 import { principalToken } from '../helpers/principals.ts';
+import { withStore } from '../helpers/store.ts';
 import { useServer } from '../helpers/suite.ts';
 
 const idOf = (code: string) => COMPOSE_ERRORS.find((e) => e.code === code)!.id;
@@ -82,6 +83,32 @@ describe('compose API: requests, refusals with catalogue errors, status, cancel,
     await refused(request({ image_request: { architecture: 'x86_64', image_type: 'aws' } }), 400, 'unsupported_image_type', /"aws" is not supported \(an image type of the osbuild API.*supported: guest-image, incus-container/);
     await refused(request({ image_request: { architecture: 'x86_64', image_type: 'mystery' } }), 400, 'unsupported_image_type', /"mystery" is not supported; supported/);
     await refused(request({ koji: { server: 'https://koji.invalid', task_id: 1, name: 'n', version: '1', release: '1' } }), 400, 'invalid_request', /koji/);
+    // Names of Object.prototype are not distributions or image types.
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const target = { architecture: 'x86_64', image_type: 'guest-image', upload_options: { image: 'proto' } };
+      await refused(request({ distribution: name, image_request: target }), 400, 'unsupported_distribution', /is not supported; supported: debian-12, debian-13/);
+      await refused(request({ image_request: { architecture: 'x86_64', image_type: name } }), 400, 'unsupported_image_type', /is not supported; supported: guest-image, incus-container/);
+    }
+  });
+
+  it('refuses to cancel a compose whose images are being published (409)', async () => {
+    const posted = await api().post('/compose', request({ image_request: { architecture: 'x86_64', image_type: 'guest-image', upload_options: { image: 'publishing', version: '1' } } }));
+    const id = posted.json.id as string;
+    // As the worker leaves it once the images are stored: uploading, with its files.
+    await withStore(ctx.server.dataDir, async (store) => {
+      assert.ok(await store.moveCompose({ id, from: ['pending'], to: 'uploading', files: [{ kind: 'disk', digest: `sha256:${'a'.repeat(64)}`, size: 1 }], now: new Date() }));
+    });
+    const res = await api().delete(`/composes/${id}`);
+    assert.deepEqual([res.status, res.json.id], [409, String(idOf('compose_publishing'))], res.text);
+    assert.equal((await api().get(`/composes/${id}`)).json.image_status.status, 'uploading');
+  });
+
+  it('refuses a compose whose target version exists already (409), whoever made it', async () => {
+    const { json } = await ctx.api.post('/v1/images', { name: 'taken' });
+    assert.equal(json.name, 'taken');
+    assert.equal((await ctx.api.post('/v1/images/taken/versions', { version: '1' })).status, 201);
+    await refused(request({ image_request: { architecture: 'x86_64', image_type: 'guest-image', upload_options: { image: 'taken', version: '1' } } }), 409, 'target_conflict', /already has a version 1/);
+    assert.equal((await api().post('/compose', request({ image_request: { architecture: 'x86_64', image_type: 'guest-image', upload_options: { image: 'taken', version: '2' } } }))).status, 201, 'a new version of it is fine');
   });
 
   it('refuses malformed requests with 400 naming the field', async () => {
@@ -89,6 +116,11 @@ describe('compose API: requests, refusals with catalogue errors, status, cancel,
       [{ ...request(), colour: 'blue' }, /unknown field "colour"/],
       [request({ customizations: { packages: ['tree'], hostname: 'x' } }), /customizations: unknown field "hostname"/],
       [request({ customizations: { packages: ['Bad_Name'] } }), /customizations\.packages\[0\].*not a Debian package name/],
+      // apt reads a trailing "-" as remove and "+" as install.
+      [request({ customizations: { packages: ['udev-'] } }), /customizations\.packages\[0\].*not a Debian package name/],
+      [request({ customizations: { packages: ['tree', 'zlib1+'] } }), /customizations\.packages\[1\].*not a Debian package name/],
+      [request({ customizations: { packages: [`a${'b'.repeat(128)}`] } }), /customizations\.packages\[0\].*2 to 128 characters/],
+      [request({ image_request: { architecture: 'x86_64', image_type: 'guest-image', repositories: [{ baseurl: 'http://alice:s3cret@mirror.invalid/debian' }] } }), /repositories\[0\]\.baseurl.*credentials/],
       [request({ customizations: { packages: 'tree' } }), /customizations\.packages/],
       [request({ customizations: { filesystem: [{ mountpoint: '/var', min_size: 1 }] } }), /customizations\.filesystem\[0\]/],
       [request({ customizations: { filesystem: [{ mountpoint: '/', min_size: '1G' }] } }), /min_size/],
