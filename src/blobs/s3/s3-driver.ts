@@ -151,15 +151,21 @@ export function createS3Driver(opts: S3DriverOptions): ByteDriver {
 
   const partMissing = (key: string) => () => new DomainError('unavailable', 'part_missing', `the bytes of part ${key} are gone from the object store`);
 
-  /** Reads a part's object through `tap`, checking it still has the size it was written with. */
-  async function readThrough(part: { key: string; size: number }, object: string, tap: (chunk: Uint8Array) => void, signal: AbortSignal): Promise<void> {
+  /** A part's bytes, each chunk through `tap`, checking the object still has the size it was written with. */
+  async function* partBytes(part: { key: string; size: number; object: string }, tap: (chunk: Uint8Array) => void, signal: AbortSignal): AsyncGenerator<Buffer> {
     if (part.size === 0) return;
     let read = 0;
-    for await (const chunk of await getStream(object, undefined, partMissing(part.key), signal)) {
+    for await (const chunk of await getStream(part.object, undefined, partMissing(part.key), signal)) {
       read += (chunk as Buffer).length;
       tap(chunk as Buffer);
+      yield chunk as Buffer;
     }
     if (read !== part.size) throw new DomainError('unavailable', 'part_missing', `part ${part.key} has ${read} bytes in the object store, not ${part.size}`);
+  }
+
+  /** Reads parts through `tap` only (for the hash). */
+  async function readThrough(parts: readonly { key: string; size: number; object: string }[], tap: (chunk: Uint8Array) => void, signal: AbortSignal): Promise<void> {
+    for (const part of parts) for await (const chunk of partBytes(part, tap, signal)) void chunk;
   }
 
   /** One object of `ranges` concatenated, by server-side multipart copy; nothing is left when it fails. */
@@ -305,34 +311,21 @@ export function createS3Driver(opts: S3DriverOptions): ByteDriver {
       const sources = parts.map((p) => ({ key: p.key, size: p.size, object: layout.part(uploadId, p.key) }));
       if (sources.length === 1) {
         // The one part is the whole blob: read once for the hash, and committed from where it is.
-        await readThrough(sources[0]!, sources[0]!.object, tap, signal);
+        await readThrough(sources, tap, signal);
         return { uploadId, key: sources[0]!.key };
       }
       const key = layout.newStageKey();
-      const target = layout.staged(uploadId, key);
-      const hashAll = async () => {
-        for (const s of sources) await readThrough(s, s.object, tap, signal);
-      };
       const copyable = sources.length <= 10_000 && sources.every((s, i) => s.size > 0 && s.size <= MAX_COPY && (i === sources.length - 1 || s.size >= MIN_PART));
       if (copyable) {
         // Only hashed here: `commit` assembles the parts straight into the blob's key (S3 makes
         // a completed multipart upload visible at once), so no byte is copied twice.
-        await hashAll();
+        await readThrough(sources, tap, signal);
         assemblies.set(`${uploadId}/${key}`, sources.map((s) => ({ key: s.object, start: 0, end: s.size - 1 })));
       } else {
         const chunks = async function* () {
-          for (const s of sources) {
-            if (s.size === 0) continue;
-            let read = 0;
-            for await (const chunk of await getStream(s.object, undefined, partMissing(s.key), signal)) {
-              read += (chunk as Buffer).length;
-              tap(chunk as Buffer);
-              yield chunk as Buffer;
-            }
-            if (read !== s.size) throw new DomainError('unavailable', 'part_missing', `part ${s.key} has ${read} bytes in the object store, not ${s.size}`);
-          }
+          for (const s of sources) yield* partBytes(s, tap, signal);
         };
-        await streamTo(target, Readable.from(chunks()));
+        await streamTo(layout.staged(uploadId, key), Readable.from(chunks()));
       }
       return { uploadId, key };
     },
