@@ -89,23 +89,27 @@ export async function buildRootfs(opts: RootfsOptions): Promise<RootfsResult> {
 }
 
 /**
- * Bounds the cache: keeps the `keep` newest tarballs younger than `maxAgeMs`, removes the
- * rest and temp files older than an hour (left by a killed build). Safe while builds run:
+ * Bounds the cache: keeps the `keep` newest tarballs younger than `maxAgeMs` and within
+ * `maxBytes` in all (the newest always stays: the build that just made it uses it), removes
+ * the rest and temp files older than an hour (left by a killed build). Safe while builds run:
  * a build holds no lock on a tarball it has started extracting (unlinked files stay readable).
  */
-export async function pruneRootfsCache(opts: { cacheDir: string; keep: number; maxAgeMs?: number; log: (line: string) => void }): Promise<string[]> {
+export async function pruneRootfsCache(opts: { cacheDir: string; keep: number; maxAgeMs?: number; maxBytes?: number; log: (line: string) => void }): Promise<string[]> {
   const names = await readdir(opts.cacheDir).catch(() => [] as string[]);
   const now = Date.now();
-  const entries: { path: string; mtime: number; tmp: boolean }[] = [];
+  const entries: { path: string; mtime: number; size: number; tmp: boolean }[] = [];
   for (const n of names) {
     if (!/^rootfs-[0-9a-f]{64}\.tar\.zst$/.test(n) && !/^\.tmp-[0-9a-f]{64}-[0-9a-f]{8}\.tar\.zst$/.test(n)) continue;
     const st = await stat(join(opts.cacheDir, n)).catch(() => null);
-    if (st) entries.push({ path: join(opts.cacheDir, n), mtime: st.mtimeMs, tmp: n.startsWith('.tmp-') });
+    if (st) entries.push({ path: join(opts.cacheDir, n), mtime: st.mtimeMs, size: st.size, tmp: n.startsWith('.tmp-') });
   }
   const maxAge = opts.maxAgeMs ?? 7 * 24 * 3600 * 1000;
+  const maxBytes = opts.maxBytes ?? 4 * 1024 ** 3;
   const complete = entries.filter((e) => !e.tmp).sort((a, b) => b.mtime - a.mtime);
+  let total = 0;
+  const overBudget = complete.map((e, i) => (total += e.size) > maxBytes && i > 0);
   const doomed = [
-    ...complete.filter((e, i) => i >= opts.keep || now - e.mtime >= maxAge),
+    ...complete.filter((e, i) => i >= opts.keep || now - e.mtime >= maxAge || overBudget[i]),
     ...entries.filter((e) => e.tmp && now - e.mtime > 3600_000),
   ];
   for (const e of doomed) {
