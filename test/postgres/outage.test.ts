@@ -2,25 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { random, sha256 } from '../helpers/bytes.ts';
 import { draftVersion, publishedVersion, waitForJob } from '../helpers/catalog.ts';
-import { apiClient, type ApiClient, type ApiResponse } from '../helpers/client.ts';
+import { apiClient, type ApiClient } from '../helpers/client.ts';
+import { assertUnavailable, until } from '../helpers/outage.ts';
 import { adminQuery, createSchema, PG_URL, schemaUrl } from '../helpers/postgres.ts';
 import { loggedErrors, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { waitForUpload } from '../helpers/uploads.ts';
-
-const assertUnavailable = (res: ApiResponse, what: string) => {
-  assert.equal(res.status, 503, `${what}: ${res.status} ${JSON.stringify(res.json)}`);
-  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, what);
-  assert.ok(res.json.detail, what);
-};
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** PostgreSQL going away under a running server, through a proxy the test controls. */
 describe('PostgreSQL outage', () => {

@@ -2,24 +2,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { random, sha256 } from '../helpers/bytes.ts';
 import { publishedVersion } from '../helpers/catalog.ts';
-import { apiClient, type ApiClient, type ApiResponse } from '../helpers/client.ts';
+import { apiClient, type ApiClient } from '../helpers/client.ts';
+import { assertUnavailable, until } from '../helpers/outage.ts';
 import { newBucket, stopSharedRgw, type TestBucket } from '../helpers/s3.ts';
 import { loggedErrors, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
 import { waitForUpload } from '../helpers/uploads.ts';
-
-const assertUnavailable = (res: ApiResponse, what: string, detail = /object store/) => {
-  assert.equal(res.status, 503, `${what}: ${res.status} ${JSON.stringify(res.json)}`);
-  assert.match(res.headers.get('content-type') ?? '', /^application\/problem\+json/, what);
-  assert.match(res.json.detail, detail, what);
-};
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** The object store going away under a running server: its gateway killed, then started again. */
 describe('S3 outage (Ceph RGW killed and restarted)', () => {
@@ -51,8 +38,8 @@ describe('S3 outage (Ceph RGW killed and restarted)', () => {
     await bucket.rgw.stopGateway();
     assertUnavailable(await api.get('/readyz', { token: null }), 'readyz', /blobs unavailable/);
     assert.equal((await api.get('/healthz', { token: null })).status, 200, 'the process itself is alive');
-    assertUnavailable(await api.get(`/v1/blobs/${diskDigest}`, { token: null }), 'a blob download');
-    assertUnavailable(await putPart(), 'a part upload');
+    assertUnavailable(await api.get(`/v1/blobs/${diskDigest}`, { token: null }), 'a blob download', /object store/);
+    assertUnavailable(await putPart(), 'a part upload', /object store/);
     assert.equal((await api.get('/v1/images/steady/versions/1.0')).status, 200, 'the catalog, in the database, is still served');
     // Long enough for the job runner and the sweeper to meet the outage too.
     await new Promise((r) => setTimeout(r, 2500));
