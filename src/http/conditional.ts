@@ -44,7 +44,7 @@ export function decide(req: RequestConditions, rep: Validators): Decision {
 }
 
 /** Weak comparison (RFC 9110 §8.8.3.2) against a comma-separated list or `*`. */
-function etagListMatches(header: string, etag: string): boolean {
+export function etagListMatches(header: string, etag: string): boolean {
   const opaque = (t: string) => t.trim().replace(/^W\//, '');
   return header.trim() === '*' || header.split(',').some((t) => opaque(t) === opaque(etag));
 }

@@ -70,12 +70,15 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
 
   const routes = new RouteTable();
   app.addHook('onRoute', (r) => routes.add(r.method, r.url));
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks, not async ones: they run on every request, and a promise each would cost.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   // A body we did not read (rejected early) must not be drained: close the connection instead.
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, _payload, done) => {
     if (!request.raw.complete) reply.header('connection', 'close');
+    done();
   });
 
   // Paths outside every prefixed surface (and the root-level ones' unknown neighbours).

@@ -48,6 +48,41 @@ describe('catalog reads from the revision cache', () => {
     assert.equal((await ctx.api.get('/v1/images/cached/refs/stable', { token: null })).status, 404);
   });
 
+  it('answers published reads with a strong ETag, 304 while it matches, and a new ETag once the alias moves', async () => {
+    const etagOf = async (path: string, ifNoneMatch?: string) => {
+      const res = await ctx.api.get(path, { token: null, headers: ifNoneMatch ? { 'if-none-match': ifNoneMatch } : {} });
+      return { status: res.status, etag: res.headers.get('etag'), body: res.bytes.toString('utf8') };
+    };
+    assert.equal((await ctx.api.put('/v1/images/cached/aliases/stable', { json: { version: '1.0' } })).status, 200);
+    for (const path of PATHS) {
+      const first = await etagOf(path);
+      assert.equal(first.status, 200);
+      assert.match(first.etag ?? '', /^"[A-Za-z0-9_-]{27}"$/, `${path}: a strong ETag`);
+      assert.deepEqual(await etagOf(path), first, `${path}: the same body and ETag while nothing changed`);
+      const again = await etagOf(path, `"other", ${first.etag}`);
+      assert.equal(again.status, 304, path);
+      assert.equal(again.etag, first.etag);
+      assert.equal(again.body, '');
+    }
+    const before = await etagOf('/v1/images/cached/refs/stable');
+    assert.equal((await ctx.api.put('/v1/images/cached/aliases/stable', { json: { version: '2.0' } })).status, 200);
+    const after = await etagOf('/v1/images/cached/refs/stable', before.etag!);
+    assert.equal(after.status, 200, 'a moved alias is never answered 304 with the old ETag');
+    assert.notEqual(after.etag, before.etag);
+    assert.equal(JSON.parse(after.body).version.version, '2.0');
+    // The version manifest itself did not change: its ETag stays valid across the move.
+    const manifest = await etagOf('/v1/images/cached/versions/1.0');
+    assert.equal((await etagOf('/v1/images/cached/versions/1.0', manifest.etag!)).status, 304);
+  });
+
+  it('shares one revision query among concurrent reads, never more than one per read', async () => {
+    const reads = await readsDuring(async () => {
+      await Promise.all(Array.from({ length: 20 }, () => get('/v1/images/cached/refs/stable')));
+    });
+    assert.ok(reads.every((m) => m === 'catalogRevision'), reads.join(', '));
+    assert.ok(reads.length >= 1 && reads.length <= 20, `${reads.length} revision queries for 20 reads`);
+  });
+
   it('does not keep drafts: a draft manifest follows its edits', async () => {
     assert.equal((await ctx.api.post('/v1/images/cached/versions', { version: '3.0-draft' })).status, 201);
     const empty = await ctx.api.get('/v1/images/cached/versions/3.0-draft');

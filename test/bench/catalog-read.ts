@@ -1,62 +1,37 @@
 /**
- * `npm run bench` (second part): catalog reads per second on each metadata store, against a
- * fastify hello-world route measured in the same run with the same load generator.
+ * `npm run bench`, catalog and feed reads: requests per second on each metadata store against a
+ * fastify hello-world route measured in the same run with the same load generator (`wrk`, on this
+ * machine beside the server; what it costs is reported).
  *
  *   baseline = GET /hello on a bare fastify 5 process (no logging): what the HTTP stack alone
  *              serves on this machine
  *   sqlite   = imgsrv on the embedded store; postgres = imgsrv on PostgreSQL (own schema)
- *   load     = anonymous GETs alternating between an alias resolution
- *              (/v1/images/bench/refs/stable) and a version manifest (/v1/images/bench/versions/N),
- *              from BENCH_CONNECTIONS (default 32) keep-alive connections for BENCH_SECONDS
- *              (default 5) after a 1 s warm-up, each response checked for status 200
+ *   reads    = anonymous GETs from BENCH_CONNECTIONS (default 32) keep-alive connections for
+ *              BENCH_SECONDS (default 4) each, after a warm-up: alias resolution
+ *              (/v1/images/bench/refs/stable), version manifests (/v1/images/bench/versions/N),
+ *              the image and version lists, and the Incus feed (images.json and index.json,
+ *              Accept-Encoding: gzip as the incus client sends it)
  *
- * Each of BENCH_ROUNDS rounds (default 3) measures all three; medians are reported, and each
- * store's ratio is the median of its per-round ratio to that round's baseline.
+ * Each of BENCH_ROUNDS rounds (default 3) measures everything once; each ratio is the median of
+ * the per-round ratios to that round's baseline.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { Pool } from 'undici';
-import { random } from '../helpers/bytes.ts';
 import { publishedVersion } from '../helpers/catalog.ts';
 import { apiClient } from '../helpers/client.ts';
 import { createSchema } from '../helpers/postgres.ts';
 import { removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
+import { median, printTable, type Row } from './table.ts';
+import { wrk } from './wrk.ts';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const VERSIONS = 5;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** Requests per second that `connections` concurrent keep-alive clients get through `paths` in turn. */
-async function load(origin: string, paths: readonly string[], seconds: number): Promise<number> {
-  const pool = new Pool(origin, { connections: CONNECTIONS, pipelining: 1 });
-  let done = 0;
-  let counting = false;
-  let stopAt = Infinity;
-  const worker = async (offset: number) => {
-    for (let i = offset; performance.now() < stopAt; i++) {
-      const res = await pool.request({ method: 'GET', path: paths[i % paths.length]! });
-      await res.body.arrayBuffer();
-      if (res.statusCode !== 200) throw new Error(`GET ${paths[i % paths.length]} answered ${res.statusCode}`);
-      if (counting) done++;
-    }
-  };
-  const start = performance.now();
-  stopAt = start + (1 + seconds) * 1000;
-  const workers = Array.from({ length: CONNECTIONS }, (_, i) => worker(i));
-  await new Promise((r) => setTimeout(r, 1000));
-  counting = true;
-  const t0 = performance.now();
-  await Promise.all(workers);
-  const elapsed = (performance.now() - t0) / 1000;
-  await pool.close();
-  return done / elapsed;
-}
 
 /** A bare fastify process with one JSON route: the baseline. */
-async function startHello(): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startHello(): Promise<{ url: string; stop(): Promise<void> }> {
   const code = `
     import Fastify from 'fastify';
     const app = Fastify({ logger: false });
@@ -74,50 +49,76 @@ async function startHello(): Promise<{ url: string; stop(): Promise<void> }> {
   };
 }
 
-/** An image with published versions 1..VERSIONS and `stable` on the newest. */
+/** An image with published versions 1..VERSIONS (qcow2 + incus.tar.xz, so the feed lists them) and `stable` on the newest. */
 async function seed(server: ServerHandle): Promise<void> {
   const api = apiClient(server);
-  for (let v = 1; v <= VERSIONS; v++) await publishedVersion(api, 'bench', `${v}.0`, { format: 'raw', disk: random(64 * 1024), metadata: false });
+  for (let v = 1; v <= VERSIONS; v++) await publishedVersion(api, 'bench', `${v}.0`);
   const alias = await api.put('/v1/images/bench/aliases/stable', { json: { version: `${VERSIONS}.0` } });
   if (alias.status !== 200) throw new Error(`alias: ${alias.status}`);
 }
 
-const PATHS = Array.from({ length: VERSIONS }, (_, i) => [`/v1/images/bench/refs/stable`, `/v1/images/bench/versions/${i + 1}.0`]).flat();
+const LOADS = [
+  { label: 'alias resolution (refs/stable)', paths: ['/v1/images/bench/refs/stable'] },
+  { label: 'version manifests', paths: Array.from({ length: VERSIONS }, (_, i) => `/v1/images/bench/versions/${i + 1}.0`) },
+  { label: 'image and version lists', paths: ['/v1/images', '/v1/images/bench/versions'] },
+  { label: 'Incus feed (images.json, index.json)', paths: ['/streams/v1/images.json', '/streams/v1/index.json'], headers: { 'accept-encoding': 'gzip' } },
+] as const;
 
-async function main() {
-  console.log(`imgsrv catalog read bench: ${CONNECTIONS} connections, ${SECONDS} s per measurement, ${ROUNDS} rounds`);
+export async function catalogBench(): Promise<Row[]> {
+  console.log(`catalog read bench: wrk, ${CONNECTIONS} connections, ${SECONDS} s per figure, ${ROUNDS} rounds`);
   const schema = await createSchema();
-  const sqlite = await startServer({ env: { IMGSRV_LOG_LEVEL: 'error' } });
-  const postgres = await startServer({ env: { IMGSRV_LOG_LEVEL: 'error', IMGSRV_DATABASE_URL: schema.url } });
+  const stores = [
+    { name: 'SQLite', goal: 0.5, server: await startServer({ env: { IMGSRV_LOG_LEVEL: 'error' } }) },
+    { name: 'PostgreSQL', goal: 0.3, server: await startServer({ env: { IMGSRV_LOG_LEVEL: 'error', IMGSRV_DATABASE_URL: schema.url } }) },
+  ];
   const hello = await startHello();
   try {
-    await seed(sqlite);
-    await seed(postgres);
-    const rounds: { hello: number; sqlite: number; postgres: number }[] = [];
+    for (const s of stores) await seed(s.server);
+    const run = (url: string, load: { paths: readonly string[]; headers?: Record<string, string> }, seconds = SECONDS) => wrk(url, { ...load, connections: CONNECTIONS, seconds });
+    // Warm-up: JIT, caches, connection pools.
+    await run(hello.url, { paths: ['/hello'] }, 1);
+    for (const s of stores) for (const load of LOADS) await run(s.server.url, load, 1);
+    const rounds: { hello: number; figures: Record<string, number>; wrkCores: number }[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      const round = {
-        hello: await load(hello.url, ['/hello'], SECONDS),
-        sqlite: await load(sqlite.url, PATHS, SECONDS),
-        postgres: await load(postgres.url, PATHS, SECONDS),
-      };
-      rounds.push(round);
-      console.log(`round ${r + 1}: hello-world ${round.hello.toFixed(0)} req/s, sqlite ${round.sqlite.toFixed(0)} req/s, postgres ${round.postgres.toFixed(0)} req/s`);
+      const base = await run(hello.url, { paths: ['/hello'] });
+      const figures: Record<string, number> = {};
+      let wrkCores = base.cores;
+      for (const s of stores) {
+        for (const load of LOADS) {
+          const got = await run(s.server.url, load);
+          figures[`${s.name}: ${load.label}`] = got.requestsPerSecond;
+          wrkCores = Math.max(wrkCores, got.cores);
+        }
+      }
+      rounds.push({ hello: base.requestsPerSecond, figures, wrkCores });
+      console.log(`round ${r + 1}: hello-world ${base.requestsPerSecond.toFixed(0)} req/s; ${Object.entries(figures).map(([k, v]) => `${k} ${v.toFixed(0)}`).join('; ')}`);
     }
-    const m = (f: (x: (typeof rounds)[number]) => number) => median(rounds.map(f));
-    console.log('');
-    console.log(`medians of ${ROUNDS} rounds:`);
-    const row = (label: string, rps: number, ratio: number) => console.log(`${label.padEnd(44)} ${rps.toFixed(0).padStart(7)} req/s ${ratio.toFixed(2).padStart(6)}`);
-    row('baseline: fastify hello-world route', m((x) => x.hello), 1);
-    row('catalog reads, SQLite store', m((x) => x.sqlite), m((x) => x.sqlite / x.hello));
-    row('catalog reads, PostgreSQL store', m((x) => x.postgres), m((x) => x.postgres / x.hello));
+    const baseline = 'fastify hello-world route';
+    const rows: Row[] = [{ section: 'catalog and feed reads (wrk)', label: baseline, value: median(rounds.map((x) => x.hello)), unit: 'req/s' }];
+    for (const s of stores) {
+      for (const load of LOADS) {
+        const key = `${s.name}: ${load.label}`;
+        rows.push({
+          section: 'catalog and feed reads (wrk)',
+          label: key,
+          value: median(rounds.map((x) => x.figures[key]!)),
+          unit: 'req/s',
+          baseline,
+          ratio: median(rounds.map((x) => x.figures[key]! / x.hello)),
+          goal: { atLeast: load.label.startsWith('Incus') ? 0.5 : s.goal },
+        });
+      }
+    }
+    rows.push({ section: 'catalog and feed reads (wrk)', label: 'load generator: wrk CPU (cores, of 2)', value: Math.max(...rounds.map((x) => x.wrkCores)), unit: 'cores', note: 'the most wrk used in any run' });
+    return rows;
   } finally {
     await hello.stop();
-    for (const s of [sqlite, postgres]) {
-      await s.stop();
-      await removeDir(s.dataDir);
+    for (const { server } of stores) {
+      await server.stop();
+      await removeDir(server.dataDir);
     }
     await schema.drop();
   }
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) printTable(await catalogBench());

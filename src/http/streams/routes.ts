@@ -23,19 +23,45 @@ export function negotiateEncoding(acceptEncoding: string | undefined): 'br' | 'g
  * `Accept-Encoding`; each coding its own strong ETag), with Last-Modified (conditional GET → 304).
  */
 export function streamsRoutes(deps: { feed: FeedService }) {
+  // Per document and coding, built once: the response headers (and the validators in them).
+  const variants = new WeakMap<FeedDocument, Record<'identity' | 'br' | 'gzip', { headers: Record<string, string>; body: string | Buffer }>>();
+  const variantsOf = (doc: FeedDocument) => {
+    let v = variants.get(doc);
+    if (!v) {
+      const common = { 'last-modified': doc.lastModified.toUTCString(), 'cache-control': 'public, no-cache', vary: 'accept-encoding', 'content-type': 'application/json' };
+      const coded = (coding: 'br' | 'gzip') => ({ headers: { ...common, etag: `${doc.etag.slice(0, -1)}-${coding}"`, 'content-encoding': coding }, body: doc.encoded[coding] });
+      v = { identity: { headers: { ...common, etag: doc.etag }, body: doc.body }, br: coded('br'), gzip: coded('gzip') };
+      variants.set(doc, v);
+    }
+    return v;
+  };
   const send = async (request: FastifyRequest, reply: FastifyReply, doc: FeedDocument) => {
-    const coding = negotiateEncoding(request.headers['accept-encoding']);
-    const etag = coding ? `${doc.etag.slice(0, -1)}-${coding}"` : doc.etag;
-    const headers = { etag, 'last-modified': doc.lastModified.toUTCString(), 'cache-control': 'public, no-cache', vary: 'accept-encoding' };
+    const { headers, body } = variantsOf(doc)[negotiated(request.headers['accept-encoding']) ?? 'identity'];
     const ifNoneMatch = request.headers['if-none-match'];
     const ifModifiedSince = request.headers['if-modified-since'];
-    const { status } = decide({ method: 'GET', ifNoneMatch, ifModifiedSince }, { etag, lastModified: doc.lastModified, size: doc.body.length });
-    if (status === 304) return reply.code(304).headers(headers).send();
-    if (!coding) return reply.headers(headers).type('application/json').send(doc.body);
-    return reply.headers({ ...headers, 'content-encoding': coding }).type('application/json').send(doc.encoded[coding]);
+    if (ifNoneMatch !== undefined || ifModifiedSince !== undefined) {
+      const { status } = decide({ method: 'GET', ifNoneMatch, ifModifiedSince }, { etag: headers.etag!, lastModified: doc.lastModified, size: doc.body.length });
+      if (status === 304) {
+        const { 'content-type': _, 'content-encoding': __, ...validators } = headers;
+        return reply.code(304).headers(validators).send();
+      }
+    }
+    return reply.headers(headers).send(body);
   };
   return (r: ContractRouter) => {
     r.define('getSimpleStreamsIndex', {}, async (request, reply) => send(request, reply, await deps.feed.document('index')));
     r.define('getSimpleStreamsImages', {}, async (request, reply) => send(request, reply, await deps.feed.document('images')));
   };
+}
+
+/** negotiateEncoding, remembered for the few Accept-Encoding values clients send. */
+const negotiations = new Map<string | undefined, ReturnType<typeof negotiateEncoding>>();
+function negotiated(acceptEncoding: string | undefined) {
+  let coding = negotiations.get(acceptEncoding);
+  if (coding === undefined && !negotiations.has(acceptEncoding)) {
+    coding = negotiateEncoding(acceptEncoding);
+    if (negotiations.size >= 256) negotiations.clear();
+    negotiations.set(acceptEncoding, coding);
+  }
+  return coding;
 }

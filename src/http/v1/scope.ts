@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Principal } from '../../domain/auth.ts';
 import { isDomainError } from '../../domain/errors.ts';
@@ -51,7 +51,7 @@ export function contractSurface(opts: ContractSurfaceOptions): Surface {
       // Byte bodies stay streams: the handler pipes them to storage with backpressure.
       scope.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
-      scope.addHook('onRequest', async (request, reply) => {
+      const guard = async (request: FastifyRequest, reply: FastifyReply) => {
         const { action, bodyMediaType } = request.routeOptions.config;
         if (action) {
           const principal = await auth.authenticate(bearerToken(request.headers.authorization));
@@ -64,6 +64,12 @@ export function contractSurface(opts: ContractSurfaceOptions): Surface {
             await sendProblem(reply, problem(415, 'unsupported_media_type', `this operation expects Content-Type: ${bodyMediaType}, not ${given ? `"${given}"` : 'none'}`));
           }
         }
+      };
+      // Public reads (most requests) pass straight through, without a promise.
+      scope.addHook('onRequest', (request, reply, done) => {
+        const { action, bodyMediaType } = request.routeOptions.config;
+        if (!action && !bodyMediaType) return done();
+        guard(request, reply).then(() => done(), done);
       });
 
       if (opts.prefix !== '') scope.setNotFoundHandler(async (request, reply) => routes.notFound(request, reply));

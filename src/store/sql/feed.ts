@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { INCUS_METADATA_ATTACHMENT, incusImageType, type ArtifactFormat } from '../../domain/catalog.ts';
 import type { FeedEntry } from '../../domain/feed.ts';
+import { freshReads } from '../../lib/fresh-read.ts';
 import type { FeedRepository } from '../catalog-repository.ts';
 import type { SqlAdapter } from './adapter.ts';
 import type { Database } from './schema.ts';
@@ -72,9 +73,10 @@ export function sqlFeed(a: SqlAdapter): FeedRepository {
       };
     },
 
-    async catalogRevision() {
+    // Read on every catalog and feed request: concurrent requests share one query.
+    catalogRevision: freshReads(async () => {
       const r = await db.selectFrom('catalog_revision').select(['revision', 'changed_at']).where('id', '=', 1).executeTakeFirstOrThrow();
       return { revision: Number(r.revision), changedAt: new Date(Number(r.changed_at)) };
-    },
+    }),
   };
 }
