@@ -30,6 +30,8 @@ REQUIRED=(
   "ceph-mon ceph-mon"
   "ceph-osd ceph-osd"
   "radosgw radosgw"
+  "wrk wrk"
+  "strace strace"
 )
 
 present() { if [[ $1 == /* ]]; then [ -e "$1" ]; else command -v "$1" >/dev/null 2>&1; fi; }

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 const execFile = promisify(execFileCb);
 
 export interface WrkResult {
+  requests: number;
   requestsPerSecond: number;
   bytesPerSecond: number;
   /** CPU seconds wrk itself used per second of the run: 1.0 is one whole core. */
@@ -21,7 +22,10 @@ export interface WrkResult {
  * Every response must be 2xx or 3xx: one that is not fails the bench, as does a socket error.
  * Run under bash's `times`, so what the load generator cost is measured, not assumed.
  */
-export async function wrk(origin: string, opts: { paths?: readonly string[]; headers?: Record<string, string>; script?: string; connections: number; seconds: number; threads?: number }): Promise<WrkResult> {
+export async function wrk(
+  origin: string,
+  opts: { paths?: readonly string[]; headers?: Record<string, string>; script?: string; connections: number; seconds: number; threads?: number; timeoutSeconds?: number },
+): Promise<WrkResult> {
   const dir = await mkdtemp(join(tmpdir(), 'imgsrv-wrk-'));
   try {
     const lua = join(dir, 'load.lua');
@@ -35,7 +39,7 @@ export async function wrk(origin: string, opts: { paths?: readonly string[]; hea
       `${headers}\nlocal paths = ${paths}\nlocal i = 0\nsetup = function(thread) thread:set("id", math.random(1, 1000000)) end\ninit = function() math.randomseed(os.time() + id) end\nrequest = function()\n  ${request}\nend\n`,
     );
     const threads = opts.threads ?? 2;
-    const command = `wrk --latency -t${threads} -c${opts.connections} -d${opts.seconds}s -s ${lua} ${origin}; echo; times`;
+    const command = `wrk --latency --timeout ${opts.timeoutSeconds ?? 10}s -t${threads} -c${opts.connections} -d${opts.seconds}s -s ${lua} ${origin}; echo; times`;
     const started = performance.now();
     const { stdout } = await execFile('bash', ['-c', command], { maxBuffer: 1 << 20 });
     const elapsed = (performance.now() - started) / 1000;
@@ -55,6 +59,7 @@ export async function wrk(origin: string, opts: { paths?: readonly string[]; hea
       return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
     });
     return {
+      requests: number(/(\d+) requests in /),
       requestsPerSecond: number(/Requests\/sec:\s+([\d.]+)/),
       bytesPerSecond: transfer ? size(transfer[1]!, transfer[2]!) : 0,
       cores: (children[0]! + children[1]!) / elapsed,

@@ -116,7 +116,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<ServerHandl
   if (TEST_STORE === 'postgres' && env.IMGSRV_DATABASE_URL === undefined) env.IMGSRV_DATABASE_URL = await testDatabaseUrl(dataDir);
   if (TEST_BLOBS === 's3' && env.IMGSRV_BLOB_STORE === undefined) Object.assign(env, await testBucketEnv(dataDir));
 
-  const child = spawn(process.execPath, ['--enable-source-maps', await ensureBundle()], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', '--enable-source-maps', await ensureBundle()], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const reap = () => child.kill('SIGKILL');
   process.once('exit', reap);
   child.once('exit', () => process.off('exit', reap));
