@@ -31,13 +31,13 @@ export const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 /**
  * Download buffers, in two sizes from two pools. A download copies through two buffers (one
- * read into while the other is written); a few downloads at once get large ones (fewer
- * syscalls per MiB), and once more than FEW run, new ones get small ones, so that memory grows
- * by 128 KiB per download rather than by 1 MiB (500 at once: about 60 MiB, not 500).
+ * read into while the other is written): up to FEW downloads at once get large ones (a few
+ * syscalls per MiB), and once more run, new ones get small ones, so that memory grows by
+ * 64 KiB per download rather than by 4 MiB (500 at once: about 48 MiB of buffers in all).
  */
 const LARGE = 2 * 1024 * 1024;
 const SMALL = 32 * 1024;
-const FEW = 8;
+const FEW = 4;
 const pools = new Map<number, { free: Buffer[]; limit: number }>([
   [LARGE, { free: [], limit: 2 * FEW }],
   [SMALL, { free: [], limit: 256 }],

@@ -129,6 +129,26 @@ describe('downloads: media types, handles, headers', () => {
     assert.ok(openFds(pid) < 200, 'and few descriptors in all');
   });
 
+  it('serves many downloads at once byte for byte, through both buffer sizes, with abandoned ones among them', async () => {
+    // Over 2 MiB buffers' boundaries, and more downloads than get large buffers (4): the rest copy through small ones.
+    const bytes = random(5 * 1024 * 1024 + 123);
+    const { digest } = await uploadBytes(ctx.api, bytes);
+    const url = `${ctx.server.url}/v1/blobs/${digest}`;
+    const whole = async () => {
+      const res = await fetch(url);
+      assert.equal(res.status, 200);
+      return sha256(Buffer.from(await res.arrayBuffer()));
+    };
+    const runs: Promise<unknown>[] = [];
+    for (let i = 0; i < 24; i++) {
+      runs.push(whole().then((got) => assert.equal(got, sha256(bytes))));
+      if (i % 4 === 0) runs.push(abandonedDownload(url, 100_000 + i));
+    }
+    await Promise.all(runs);
+    // Buffers the abandoned downloads held are never handed to a later one while their writes could still be pending.
+    for (let i = 0; i < 3; i++) assert.equal(await whole(), sha256(bytes));
+  });
+
   it('sends downloads as attachments with a restrictive Content-Security-Policy', async () => {
     const artifact = await ctx.api.get(artifactPath);
     assert.equal(artifact.status, 200);

@@ -19,10 +19,12 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { startCephRgw } from '../helpers/ceph-rgw.ts';
 import { newBucket } from '../helpers/s3.ts';
 import { makeDataDir, removeDir } from '../helpers/server.ts';
+import { median, printTable, type Row } from './table.ts';
 import { measureUpload } from './upload-download.ts';
 
 const MB = 1024 * 1024;
@@ -30,9 +32,8 @@ const sizeMb = Number(process.env.BENCH_S3_MB ?? 256);
 const PARTS = Number(process.env.BENCH_PARTS ?? 4);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const now = () => performance.now() / 1000;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function main() {
+export async function s3Bench(): Promise<Row[]> {
   const size = sizeMb * MB;
   const work = await makeDataDir();
   const rgw = await startCephRgw({ memBytes: Math.max(4 * 1024 ** 3, 12 * size) });
@@ -65,17 +66,20 @@ async function main() {
       console.log(`round ${round + 1}: SDK put ${(sizeMb / sdkPutS).toFixed(0)}, imgsrv upload ${(sizeMb / uploadS).toFixed(0)} (parts ${measured.upload.partsS.toFixed(2)} s + verify/commit ${measured.upload.commitS.toFixed(2)} s), SDK get ${(sizeMb / sdkGetS).toFixed(0)}, imgsrv download ${(sizeMb / measured.downloadS).toFixed(0)} MB/s`);
     }
     const m = (f: (r: (typeof results)[number]) => number) => median(results.map(f));
-    const line = (label: string, seconds: number, vs: string) => console.log(`${label.padEnd(44)} ${(sizeMb / seconds).toFixed(0).padStart(6)} MB/s  ${vs.padStart(8)}`);
-    console.log(`\nmedians of ${rounds} rounds${' '.repeat(28)}throughput    ×SDK`);
-    line('S3: SDK PutObject (lib-storage Upload)', m((r) => r.sdkPutS), '1.00×');
-    line(`S3: imgsrv upload, ${PARTS} equal parts`, m((r) => r.uploadS), `${m((r) => r.sdkPutS / r.uploadS).toFixed(2)}×`);
-    line('S3: SDK GetObject', m((r) => r.sdkGetS), '1.00×');
-    line('S3: imgsrv download, whole blob', m((r) => r.downloadS), `${m((r) => r.sdkGetS / r.downloadS).toFixed(2)}×`);
-    console.log(`server peak RSS over an upload and a download on S3: ${Math.max(...results.map((r) => r.peakRss)).toFixed(0)} MB`);
+    const S3 = 'S3 (Ceph RGW, in-memory OSD)';
+    const put = 'SDK PutObject (lib-storage Upload)';
+    const got = 'SDK GetObject';
+    return [
+      { section: S3, label: put, value: sizeMb / m((r) => r.sdkPutS), unit: 'MB/s' },
+      { section: S3, label: `imgsrv upload, ${PARTS} equal parts`, value: sizeMb / m((r) => r.uploadS), unit: 'MB/s', baseline: put, ratio: m((r) => r.sdkPutS / r.uploadS) },
+      { section: S3, label: got, value: sizeMb / m((r) => r.sdkGetS), unit: 'MB/s' },
+      { section: S3, label: 'imgsrv download, whole blob', value: sizeMb / m((r) => r.downloadS), unit: 'MB/s', baseline: got, ratio: m((r) => r.sdkGetS / r.downloadS) },
+      { section: S3, label: 'imgsrv: peak RSS over an upload and a download', value: Math.max(...results.map((r) => r.peakRss)), unit: 'MB', note: `${sizeMb} MiB` },
+    ];
   } finally {
     await rgw.stop();
     await removeDir(work);
   }
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) printTable(await s3Bench());

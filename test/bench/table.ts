@@ -25,14 +25,15 @@ const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v
 /** Prints every row in one table, grouped by section. */
 export function printTable(rows: readonly Row[]): void {
   const width = Math.max(...rows.map((r) => r.label.length)) + 2;
+  const based = Math.max(8, ...rows.map((r) => (r.baseline ?? '').length));
   let section = '';
-  console.log(`\n${'figure'.padEnd(width)} ${'value'.padStart(9)} ${'unit'.padEnd(6)} ${'ratio'.padStart(7)}  ${'baseline'.padEnd(34)} goal`);
+  console.log(`\n${'figure'.padEnd(width)} ${'value'.padStart(9)} ${'unit'.padEnd(6)} ${'ratio'.padStart(7)}  ${'baseline'.padEnd(based)} goal`);
   for (const r of rows) {
     if (r.section !== section) {
       section = r.section;
       console.log(`\n${section}`);
     }
     const ratio = r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`;
-    console.log(`${`  ${r.label}`.padEnd(width)} ${fmt(r.value).padStart(9)} ${r.unit.padEnd(6)} ${ratio.padStart(7)}  ${(r.baseline ?? '').padEnd(34)} ${met(r)}${r.note ? `  ${r.note}` : ''}`);
+    console.log(`${`  ${r.label}`.padEnd(width)} ${fmt(r.value).padStart(9)} ${r.unit.padEnd(6)} ${ratio.padStart(7)}  ${(r.baseline ?? '').padEnd(based)} ${met(r)}${r.note ? `  ${r.note}` : ''}`);
   }
 }

@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { makeDataDir, removeDir, startServer } from '../helpers/server.ts';
 import { startDistribution } from './distribution.ts';
+import { median, printTable, type Row } from './table.ts';
 
 const execFile = promisify(execFileCb);
 const MB = 1024 * 1024;
@@ -35,9 +36,6 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 
 const now = () => performance.now() / 1000;
 const rate = (bytes: number, s: number) => bytes / MB / s;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const row = (label: string, mbps: number, vsLimit: string, vsPeer: string, note: string) =>
-  console.log(`${label.padEnd(44)} ${mbps.toFixed(0).padStart(6)} MB/s  ${vsLimit.padStart(8)}  ${vsPeer.padStart(8)}   ${note}`);
 
 export type Path = 'contract' | 'declared' | 'unequal';
 const PATHS: [Path, string][] = [
@@ -63,7 +61,9 @@ interface Round {
   peakRss: number;
 }
 
-async function main() {
+const UPLOADS = 'uploads and OCI push/pull (one file, same disk)';
+
+export async function uploadBench(): Promise<Row[]> {
   const work = await makeDataDir();
   const file = join(work, 'payload.bin');
   const size = sizeMb * MB;
@@ -96,23 +96,37 @@ async function main() {
       console.log(`round ${r + 1}: limit ${rate(size, round.limitS).toFixed(0)}, distribution push ${rate(size, round.peerPushS).toFixed(0)}, contract ${up('contract')}, declared ${up('declared')}, unequal ${up('unequal')}, download ${rate(size, round.downloadS).toFixed(0)} (distribution ${rate(size, round.peerPullS).toFixed(0)}) MB/s`);
     }
     const m = (f: (r: Round) => number) => median(results.map(f));
-    const ratio = (num: (x: Round) => number, den: (x: Round) => number) => `${m((x) => num(x) / den(x)).toFixed(2)}×`;
-    console.log(`\nmedians of ${rounds} rounds${' '.repeat(28)}throughput    ×limit  ×distrib.`);
-    row('limit: openssl sha256 + fsync copy', rate(size, m((x) => x.limitS)), '1.00×', '', `${m((x) => x.limitS).toFixed(2)} s`);
-    row('distribution 2.8: monolithic push', rate(size, m((x) => x.peerPushS)), ratio((x) => x.limitS, (x) => x.peerPushS), '1.00×', `${m((x) => x.peerPushS).toFixed(2)} s`);
+    const ratio = (num: (x: Round) => number, den: (x: Round) => number) => m((x) => num(x) / den(x));
+    const mbps = (seconds: number) => rate(size, seconds);
+    const LIMIT = 'limit: openssl sha256 + fsync copy';
+    const PEER = 'distribution 2.8: monolithic push';
+    const rows: Row[] = [
+      { section: UPLOADS, label: LIMIT, value: mbps(m((x) => x.limitS)), unit: 'MB/s', note: `${m((x) => x.limitS).toFixed(2)} s` },
+      { section: UPLOADS, label: PEER, value: mbps(m((x) => x.peerPushS)), unit: 'MB/s', baseline: LIMIT, ratio: ratio((x) => x.limitS, (x) => x.peerPushS) },
+    ];
     for (const [path, label] of PATHS) {
       const seconds = (x: Round) => x.upload[path].partsS + x.upload[path].commitS;
-      row(label, rate(size, m(seconds)), ratio((x) => x.limitS, seconds), ratio((x) => x.peerPushS, seconds), `parts ${m((x) => x.upload[path].partsS).toFixed(2)} s + verify/commit ${m((x) => x.upload[path].commitS).toFixed(2)} s`);
+      rows.push({
+        section: UPLOADS,
+        label,
+        value: mbps(m(seconds)),
+        unit: 'MB/s',
+        baseline: LIMIT,
+        ratio: ratio((x) => x.limitS, seconds),
+        note: `${ratio((x) => x.peerPushS, seconds).toFixed(2)}× distribution; parts ${m((x) => x.upload[path].partsS).toFixed(2)} s + verify/commit ${m((x) => x.upload[path].commitS).toFixed(2)} s`,
+      });
     }
-    row('download: GET whole blob', rate(size, m((x) => x.downloadS)), '', ratio((x) => x.peerPullS, (x) => x.downloadS), `distribution ${rate(size, m((x) => x.peerPullS)).toFixed(0)} MB/s`);
     for (const [label, pick] of [
       ['OCI push, monolithic PUT', (t: OciTimes) => t.monolithicS],
       ['OCI push, 64 MiB chunks', (t: OciTimes) => t.chunkedS],
       ['OCI pull, whole blob', (t: OciTimes) => t.pullS],
     ] as const) {
-      row(label, rate(size, m((x) => pick(x.oci))), label.includes('push') ? ratio((x) => x.limitS, (x) => pick(x.oci)) : '', ratio((x) => pick(x.peerOci), (x) => pick(x.oci)), `distribution ${rate(size, m((x) => pick(x.peerOci))).toFixed(0)} MB/s`);
+      const peer = `distribution: ${label}`;
+      rows.push({ section: UPLOADS, label: peer, value: mbps(m((x) => pick(x.peerOci))), unit: 'MB/s' });
+      rows.push({ section: UPLOADS, label: `imgsrv: ${label}`, value: mbps(m((x) => pick(x.oci))), unit: 'MB/s', baseline: peer, ratio: ratio((x) => pick(x.peerOci), (x) => pick(x.oci)) });
     }
-    console.log(`server peak RSS over an upload and a download: ${Math.max(...results.map((x) => x.peakRss)).toFixed(0)} MB`);
+    rows.push({ section: UPLOADS, label: 'imgsrv: peak RSS over an upload and a download', value: Math.max(...results.map((x) => x.peakRss)), unit: 'MB', note: `${sizeMb} MiB` });
+    return rows;
   } finally {
     await removeDir(work);
   }
@@ -246,4 +260,4 @@ export async function measureUpload(input: { work: string; size: number; digest:
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) printTable(await uploadBench());

@@ -187,6 +187,29 @@ for (const storage of ['one data dir', 's3'] as const) {
       assert.deepEqual((await b.get('/v1/images/shared/versions')).json.versions.map((v: { version: string }) => v.version).sort(), ['1.0', '1.1']);
     });
 
+    it('never serves a stale alias under load: a read that starts after the move never joins a revision query begun before it', async () => {
+      // Readers keep B's revision queries in flight all the time, so a read that joined one
+      // already running (begun before the move committed) would see the old target.
+      let stop = false;
+      const readers = Array.from({ length: 8 }, async () => {
+        while (!stop) assert.equal((await b.get('/v1/images/shared/refs/moving', { token: null })).status, 200);
+      });
+      try {
+        let etag = (await b.get('/v1/images/shared/refs/moving')).headers.get('etag')!;
+        // The previous test left the alias on 1.1.
+        for (const target of ['1.0', '1.1', '1.0', '1.1', '1.0', '1.1', '1.0', '1.1']) {
+          assert.equal((await a.put('/v1/images/shared/aliases/moving', { json: { version: target } })).status, 200);
+          const read = await b.get('/v1/images/shared/refs/moving', { headers: { 'if-none-match': etag } });
+          assert.equal(read.status, 200, `moved to ${target}: never 304 with the ETag from before the move`);
+          assert.equal(read.json.version.version, target);
+          etag = read.headers.get('etag')!;
+        }
+      } finally {
+        stop = true;
+        await Promise.all(readers);
+      }
+    });
+
     it('finishes on the other instance a publish job whose instance was killed', async () => {
       await Promise.all(servers.slice(0, 2).map(stop));
       const parked = await start({ IMGSRV_FAILPOINTS: 'publish-incus_index' });

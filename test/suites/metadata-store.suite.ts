@@ -7,7 +7,7 @@ import type { UploadPart, UploadSession } from '../../src/domain/upload.ts';
 import type { MetadataStore } from '../../src/store/metadata-store.ts';
 import { random, sha256 } from '../helpers/bytes.ts';
 import { describeAuthCases } from './auth-store.cases.ts';
-import { describeCatalogCases } from './catalog-store.cases.ts';
+import { catalogFixtures, describeCatalogCases } from './catalog-store.cases.ts';
 import { describeComposeCases } from './compose-store.cases.ts';
 import { describeRaceCases } from './race.cases.ts';
 import { describeRegistryCases } from './registry-store.cases.ts';
@@ -67,6 +67,30 @@ export function describeMetadataStore(name: string, makeFixture: () => Promise<M
 
     it('answers ping', async () => {
       await store.ping();
+    });
+
+    it('reads the catalog revision fresh on a peer, even while its reads of it are in flight', async () => {
+      const peer = await f.openPeer();
+      const fixtures = catalogFixtures(() => store);
+      const { img, v } = await fixtures.draft('revision');
+      await fixtures.publish(v.id, at(0));
+      // Readers keep the peer's revision query running: a read that joined one begun before a
+      // change committed would miss it.
+      let stop = false;
+      const readers = Array.from({ length: 16 }, async () => {
+        while (!stop) await peer.catalogRevision();
+      });
+      try {
+        for (let i = 0; i < 30; i++) {
+          const before = (await store.catalogRevision()).revision;
+          await store.putAlias({ id: randomUUID(), imageId: img.id, alias: `a${i}`, versionId: v.id, now: at(i) });
+          assert.ok((await peer.catalogRevision()).revision > before, `change ${i} is seen by the next read on the peer`);
+        }
+      } finally {
+        stop = true;
+        await Promise.all(readers);
+        await peer.close();
+      }
     });
 
     describeCatalogCases(() => store);

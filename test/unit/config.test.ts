@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { ConfigError, loadConfig, mirrorOfAptSources, unknownSettings } from '../../src/config.ts';
+
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'imgsrv-config-'));
+  dirs.push(dir);
+  return dir;
+};
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -19,7 +27,7 @@ describe('configuration', () => {
   });
 
   it('reads every setting', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'imgsrv-config-'));
+    const dir = tempDir();
     writeFileSync(join(dir, 'cert.pem'), '-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n');
     writeFileSync(join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n');
     const c = loadConfig({
@@ -94,7 +102,7 @@ describe('configuration', () => {
   });
 
   it('takes the compose mirror from IMGSRV_COMPOSE_MIRROR, else from the host apt sources', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'imgsrv-config-'));
+    const dir = tempDir();
     const deb822 = join(dir, 'debian.sources');
     writeFileSync(deb822, [
       'Types: deb', 'URIs: http://security.example/debian-security', 'Suites: bookworm-security', 'Components: main', '',

@@ -10,8 +10,12 @@ function controlledQuery() {
     const n = ++started;
     return new Promise<number>((resolve) => pending.push(() => resolve(n)));
   };
+  /** Answers the oldest query still running; fails if none was started. */
   const settle = async () => {
-    while (pending.length === 0) await new Promise((r) => setImmediate(r));
+    for (let turn = 0; pending.length === 0; turn++) {
+      if (turn > 100) throw new Error(`no query is running (${started} started in all)`);
+      await new Promise((r) => setImmediate(r));
+    }
     pending.shift()!();
   };
   return { query, settle, started: () => started };

@@ -17,6 +17,7 @@ export const bumpCatalogRevision = (tx: Kysely<Database>, now: Date) =>
 /** The Incus feed's view of the catalog, in two queries, and its change token. */
 export function sqlFeed(a: SqlAdapter): FeedRepository {
   const { db } = a;
+  const revisionQuery = db.selectFrom('catalog_revision').select(['revision', 'changed_at']).where('id', '=', 1).compile();
   return {
     async feedSnapshot() {
       const rows = await db
@@ -73,9 +74,10 @@ export function sqlFeed(a: SqlAdapter): FeedRepository {
       };
     },
 
-    // Read on every catalog and feed request: concurrent requests share one query.
+    // Read on every catalog and feed request: compiled once, and concurrent requests share one query.
     catalogRevision: freshReads(async () => {
-      const r = await db.selectFrom('catalog_revision').select(['revision', 'changed_at']).where('id', '=', 1).executeTakeFirstOrThrow();
+      const [r] = (await db.executeQuery(revisionQuery)).rows;
+      if (!r) throw new Error('the catalog_revision row is missing');
       return { revision: Number(r.revision), changedAt: new Date(Number(r.changed_at)) };
     }),
   };
