@@ -128,8 +128,9 @@ export async function sendRepresentation(
  * it and no socket write from it can still be pending.
  */
 async function pump(reader: BlobReader, res: ServerResponse, length: number): Promise<void> {
-  const size = downloading++ < FEW ? LARGE : SMALL;
+  const size = downloading < FEW ? LARGE : SMALL;
   const buffers = [acquire(size), acquire(size)];
+  downloading++;
   let reading: Promise<number> = Promise.resolve(0);
   let inflight: Promise<void> = Promise.resolve();
   const gone = untilClosed(res);

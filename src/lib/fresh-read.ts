@@ -1,9 +1,10 @@
 /**
  * One query answering many concurrent callers without ever answering one of them with a value
  * read before it asked: a caller joins the next query to start, never one already running. So
- * a change committed before a call returns is seen by that call (as with a query of its own),
+ * a change committed before a call starts is seen by that call (as with a query of its own),
  * while under load one query serves every caller that arrived during the previous one (or in
- * the same turn of the event loop).
+ * the same turn of the event loop). A query that never settles holds every later caller: the
+ * query must have a timeout of its own (the PostgreSQL pool's statement timeout).
  */
 export function freshReads<T>(query: () => Promise<T>): () => Promise<T> {
   let running = false;
@@ -12,7 +13,8 @@ export function freshReads<T>(query: () => Promise<T>): () => Promise<T> {
     const batch = waiting;
     waiting = [];
     running = true;
-    query().then(
+    // A query that throws at once fails its batch like one that rejects.
+    Promise.resolve().then(query).then(
       (v) => batch.forEach((w) => w.resolve(v)),
       (e: unknown) => batch.forEach((w) => w.reject(e)),
     ).finally(() => {

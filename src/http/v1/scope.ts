@@ -69,7 +69,8 @@ export function contractSurface(opts: ContractSurfaceOptions): Surface {
       scope.addHook('onRequest', (request, reply, done) => {
         const { action, bodyMediaType } = request.routeOptions.config;
         if (!action && !bodyMediaType) return done();
-        guard(request, reply).then(() => done(), done);
+        // A rejection without a reason still fails the request (never lets the handler run).
+        guard(request, reply).then(() => done(), (e: unknown) => done((e as Error | undefined) ?? new Error('the request guard failed without a reason')));
       });
 
       if (opts.prefix !== '') scope.setNotFoundHandler(async (request, reply) => routes.notFound(request, reply));
