@@ -4,7 +4,7 @@
 // dist/*.openapi.json, so that the server needs no YAML parser. Every output is written to a temporary name and
 // renamed, so concurrent builds (parallel test files) never expose a half-written file.
 import { buildSync } from 'esbuild';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -38,10 +38,26 @@ export function build() {
   renameSync(join(temp, 'cel-worker.mjs'), join(dirname(BUNDLE), 'cel-worker.mjs'));
   renameSync(join(temp, 'main.mjs'), BUNDLE);
   rmSync(temp, { recursive: true, force: true });
+  pruneChunks();
   for (const name of CONTRACTS) {
     const json = join(ROOT, 'dist', `${name}.openapi.json`);
     writeFileSync(`${json}.${process.pid}.tmp`, JSON.stringify(parse(readFileSync(join(ROOT, 'openapi', `${name}.yaml`), 'utf8'))));
     renameSync(`${json}.${process.pid}.tmp`, json);
+  }
+}
+
+/**
+ * Removes chunks of earlier builds: those no current output names and older than an hour (a
+ * server started from an earlier build may still load its chunks lazily meanwhile).
+ */
+function pruneChunks() {
+  const dist = dirname(BUNDLE);
+  const chunks = readdirSync(dist).filter((f) => f.startsWith('chunk-') && f.endsWith('.mjs'));
+  const current = [BUNDLE, join(dist, 'cel-worker.mjs'), ...chunks.map((c) => join(dist, c))].map((f) => readFileSync(f, 'utf8'));
+  const named = (chunk) => current.some((text) => text.includes(`./${chunk}`));
+  for (const chunk of chunks) {
+    const file = join(dist, chunk);
+    if (!named(chunk) && Date.now() - statSync(file).mtimeMs > 3600_000) rmSync(file, { force: true });
   }
 }
 
