@@ -54,8 +54,6 @@ import { createManifestService } from './services/registry/manifests.ts';
 import { createProjection } from './services/registry/projection.ts';
 import { createUploadService } from './services/uploads.ts';
 import type { MetadataStore } from './store/metadata-store.ts';
-import { openPostgres } from './store/postgres/postgres-adapter.ts';
-import { openSqlite } from './store/sqlite/sqlite-adapter.ts';
 import { createSqlMetadataStore } from './store/sql/sql-metadata-store.ts';
 
 export interface App {
@@ -90,7 +88,9 @@ export class StartupError extends Error {
 
 async function openStore(database: Config['database'], log: Logger): Promise<MetadataStore> {
   try {
-    if (database.kind === 'sqlite') return createSqlMetadataStore(await openSqlite(database.file));
+    // Each driver is loaded only where it is used.
+    if (database.kind === 'sqlite') return createSqlMetadataStore(await (await import('./store/sqlite/sqlite-adapter.ts')).openSqlite(database.file));
+    const { openPostgres } = await import('./store/postgres/postgres-adapter.ts');
     const adapter = await openPostgres({ url: database.url, onIdleError: (err) => log.warn({ err }, 'idle PostgreSQL connection lost') });
     return createSqlMetadataStore(adapter);
   } catch (e) {
@@ -113,7 +113,7 @@ export async function buildApp(config: Config, log: Logger, opts: AppOptions = {
   const failpoint = createFailpoints(config.failpoints, log);
   const store = instrument(await openStore(config.database, log), 'metadata', log);
   const { blobStore } = config;
-  // The S3 client is loaded only where it is used (some 20 MB of memory otherwise).
+  // The S3 client is loaded only where it is used (some 20 MB of memory otherwise), as are the database drivers.
   const driver = blobStore.kind === 's3' ? (await import('./blobs/s3/s3-driver.ts')).createS3Driver({ ...blobStore, failpoint }) : await createFsDriver({ root: config.dataDir, failpoint });
   const blobs = createCas(instrument(driver, 'blobs', log));
   const base = { store, blobs, clock, log, newId: randomUUID };
