@@ -12,7 +12,7 @@
  *                  p99, and the server's resident memory before and at its peak
  *   4 GiB        = peak RSS over an upload (one part, contract path) and a download of 4 GiB
  *   20 rounds    = RSS after each of 20 rounds of uploading and downloading a 64 MiB blob on one
- *                  server: growth from round 1 to round 20
+ *                  server: the peak of the last 10 rounds against the peak of the first 10
  */
 import { execFile as execFileCb, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -226,14 +226,16 @@ async function rounds(work: string): Promise<Row[]> {
       rss.push(await status(server.process.pid!, 'VmRSS'));
     }
     console.log(`20 rounds: RSS after each ${rss.map((x) => x.toFixed(0)).join(' ')} MB`);
+    // RSS swings by some 10 MB with the collector's timing: a leak shows as a higher peak in the later rounds.
+    const peak = (xs: number[]) => Math.max(...xs);
     return [
       {
         section: SECTION,
-        label: 'imgsrv: RSS growth, rounds 10 to 20 (64 MiB up+down)',
-        value: rss.at(-1)! - rss[9]!,
+        label: 'imgsrv: RSS growth, peak of rounds 11-20 over 1-10 (64 MiB up+down)',
+        value: peak(rss.slice(10)) - peak(rss.slice(0, 10)),
         unit: 'MB',
         goal: { below: 5 },
-        note: `after rounds 1, 10, 20: ${[rss[0]!, rss[9]!, rss.at(-1)!].map((x) => x.toFixed(0)).join(', ')} MB; peak ${Math.max(...rss).toFixed(0)}`,
+        note: `peaks ${peak(rss.slice(0, 10)).toFixed(0)} and ${peak(rss.slice(10)).toFixed(0)} MB; after round 1 ${rss[0]!.toFixed(0)}, after round 20 ${rss.at(-1)!.toFixed(0)}`,
       },
     ];
   } finally {
