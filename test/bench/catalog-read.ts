@@ -31,7 +31,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const VERSIONS = 5;
 
 /** A bare fastify process with one JSON route: the baseline. */
-export async function startHello(): Promise<{ url: string; stop(): Promise<void> }> {
+async function startHello(): Promise<{ url: string; stop(): Promise<void> }> {
   const code = `
     import Fastify from 'fastify';
     const app = Fastify({ logger: false });

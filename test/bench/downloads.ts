@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import { makeDataDir, removeDir, startServer, type ServerHandle } from '../helpers/server.ts';
 import { startDistribution } from './distribution.ts';
 import { median, printTable, type Row } from './table.ts';
-import { measureUpload } from './upload-download.ts';
+import { measureUpload, pushMonolithic, statusMb } from './upload-download.ts';
 import { wrk } from './wrk.ts';
 
 const execFile = promisify(execFileCb);
@@ -34,16 +34,9 @@ const SECTION = 'blob downloads and memory';
 
 const randomFile = (path: string, mb: number) => execFileSync('sh', ['-c', `head -c ${mb * MB} /dev/urandom > ${path}`]);
 const sha256 = (path: string) => execFileSync('openssl', ['dgst', '-sha256', '-r', path], { encoding: 'utf8' }).split(' ')[0]!;
-const status = async (pid: number, field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-
-/** Pushes `file` to a registry's /v2 (monolithic: POST, then PUT ?digest=) and returns its blob URL. */
+/** Pushes `file` to a registry's /v2 and returns its blob path there. */
 async function push(url: string, file: string, digest: string, auth?: string): Promise<string> {
-  const headers = auth ? { authorization: auth } : undefined;
-  const res = await fetch(`${url}/v2/bench/blobs/blobs/uploads/`, { method: 'POST', headers });
-  if (res.status !== 202) throw new Error(`POST uploads: ${res.status} ${await res.text()}`);
-  const location = new URL(res.headers.get('location')!, url);
-  location.searchParams.set('digest', `sha256:${digest}`);
-  await execFile('curl', ['-sS', '--fail', '-X', 'PUT', '-T', file, '-H', 'Content-Type: application/octet-stream', ...(auth ? ['-H', `Authorization: ${auth}`] : []), location.href]);
+  await pushMonolithic({ url, repository: 'bench/blobs', file, digest, auth });
   return `/v2/bench/blobs/blobs/sha256:${digest}`;
 }
 
@@ -190,10 +183,10 @@ async function manyAtOnce(work: string): Promise<Row[]> {
     await push(server.url, file, digest, `Basic ${Buffer.from(`bench:${server.token}`).toString('base64')}`);
     const path = `/v1/blobs/sha256:${digest}`;
     await get(server.url, path, 16 * MB);
-    const before = await status(server.process.pid!, 'VmRSS');
+    const before = await statusMb(server.process.pid!, 'VmRSS');
     const load = wrk(server.url, { paths: [path], connections: 500, seconds: 20, timeoutSeconds: 60 });
     const [result, latencies] = await Promise.all([load, probeHealth(server.url, load)]);
-    const peak = await status(server.process.pid!, 'VmHWM');
+    const peak = await statusMb(server.process.pid!, 'VmHWM');
     if (result.requests < 500) throw new Error(`only ${result.requests} of 500 concurrent downloads completed`);
     const p99 = latencies.sort((a, b) => a - b)[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))]!;
     console.log(`500 at once: ${result.requests} downloads of 16 MiB completed (${(result.bytesPerSecond / MB).toFixed(0)} MiB/s), /healthz p99 ${p99.toFixed(1)} ms over ${latencies.length} probes, RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB`);
@@ -223,7 +216,7 @@ async function rounds(work: string): Promise<Row[]> {
       await push(server.url, file, digest, auth);
       await get(server.url, `/v1/blobs/sha256:${digest}`, 64 * MB);
       await new Promise((r) => setTimeout(r, 200));
-      rss.push(await status(server.process.pid!, 'VmRSS'));
+      rss.push(await statusMb(server.process.pid!, 'VmRSS'));
     }
     console.log(`20 rounds: RSS after each ${rss.map((x) => x.toFixed(0)).join(' ')} MB`);
     // RSS swings by some 10 MB with the collector's timing: a leak shows as a higher peak in the later rounds.

@@ -177,30 +177,41 @@ async function measureRound(input: { work: string; file: string; size: number; d
   return { limitS, peerPushS, peerPullS, peerOci, oci, upload, downloadS, peakRss };
 }
 
+/** Begins a blob upload in a registry's `repository` (POST) and answers where it goes on. `auth` for imgsrv. */
+async function beginPush(url: string, repository: string, auth?: string): Promise<URL> {
+  const res = await fetch(`${url}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: auth ? { authorization: auth } : {} });
+  if (res.status !== 202) throw new Error(`POST uploads: ${res.status} ${await res.text()}`);
+  return new URL(res.headers.get('location')!, url);
+}
+
+const withDigest = (location: URL, digest: string) => {
+  const u = new URL(location);
+  u.searchParams.set('digest', `sha256:${digest}`);
+  return u.href;
+};
+
+/** Pushes a file to a registry's `repository` monolithically (POST, then PUT ?digest= with the whole file, as oras does). */
+export async function pushMonolithic(input: { url: string; repository: string; file: string; digest: string; auth?: string }): Promise<void> {
+  const location = await beginPush(input.url, input.repository, input.auth);
+  await execFile('curl', ['-sS', '--fail', '-X', 'PUT', '-T', input.file, '-H', 'Content-Type: application/octet-stream', ...(input.auth ? ['-H', `Authorization: ${input.auth}`] : []), withDigest(location, input.digest)]);
+}
+
+/** A figure of `/proc/PID/status` in MB: resident memory now (VmRSS) or at its peak (VmHWM). */
+export const statusMb = async (pid: number, field: 'VmRSS' | 'VmHWM') => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+
 /**
  * Pushes the file to a registry's `/v2` monolithically and in chunks (into two repositories, so
  * the second push is not answered from the first), and pulls it. `auth` for imgsrv.
  */
 async function measureOci(input: { url: string; file: string; digest: string; size: number; chunks: string[]; auth?: string }): Promise<OciTimes> {
   const headers: string[] = input.auth ? ['-H', `Authorization: ${input.auth}`] : [];
-  const begin = async (repository: string) => {
-    const res = await fetch(`${input.url}/v2/${repository}/blobs/uploads/`, { method: 'POST', headers: input.auth ? { authorization: input.auth } : {} });
-    if (res.status !== 202) throw new Error(`POST uploads: ${res.status} ${await res.text()}`);
-    return new URL(res.headers.get('location')!, input.url);
-  };
-  const withDigest = (location: URL) => {
-    const u = new URL(location);
-    u.searchParams.set('digest', `sha256:${input.digest}`);
-    return u.href;
-  };
   execFileSync('sync');
   let t = now();
-  const mono = await begin('bench/monolithic');
-  await execFile('curl', ['-sS', '--fail', '-X', 'PUT', '-T', input.file, '-H', 'Content-Type: application/octet-stream', ...headers, withDigest(mono)]);
+  await pushMonolithic({ ...input, repository: 'bench/monolithic' });
   const monolithicS = now() - t;
   execFileSync('sync');
   t = now();
-  let location = await begin('bench/chunked');
+  let location = await beginPush(input.url, 'bench/chunked', input.auth);
   let offset = 0;
   for (const chunk of input.chunks) {
     const length = (await stat(chunk)).size;
@@ -208,7 +219,7 @@ async function measureOci(input: { url: string; file: string; digest: string; si
     location = new URL(/^location: (.+)$/im.exec(out.stdout)![1]!.trim(), input.url);
     offset += length;
   }
-  await execFile('curl', ['-sS', '--fail', '-X', 'PUT', ...headers, withDigest(location)]);
+  await execFile('curl', ['-sS', '--fail', '-X', 'PUT', ...headers, withDigest(location, input.digest)]);
   const chunkedS = now() - t;
   t = now();
   await execFile('curl', ['-sS', '--fail', '-o', '/dev/null', ...headers, `${input.url}/v2/bench/monolithic/blobs/sha256:${input.digest}`]);
@@ -226,7 +237,6 @@ export async function measureUpload(input: { work: string; size: number; digest:
     if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<Record<string, unknown>>;
   };
-  const rss = async () => Number(/VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${server.process.pid}/status`, 'utf8'))![1]) / 1024;
   try {
     execFileSync('sync');
     const t0 = now();
@@ -253,7 +263,7 @@ export async function measureUpload(input: { work: string; size: number; digest:
       await execFile('curl', ['-sS', '--fail', '-o', '/dev/null', `${server.url}/v1/blobs/sha256:${digest}`]);
       downloadS = now() - t3;
     }
-    return { upload: { partsS: t1 - t0, commitS: t2 - t1 }, downloadS, peakRss: await rss() };
+    return { upload: { partsS: t1 - t0, commitS: t2 - t1 }, downloadS, peakRss: await statusMb(server.process.pid!, 'VmHWM') };
   } finally {
     await server.stop();
     await removeDir(server.dataDir);
