@@ -6,6 +6,7 @@ import { random, sha256 } from '../helpers/bytes.ts';
 import { publishedVersion } from '../helpers/catalog.ts';
 import { rawRequest } from '../helpers/raw-http.ts';
 import { withDatabase } from '../helpers/store.ts';
+import { testStorage } from '../helpers/storage.ts';
 import { useServer } from '../helpers/suite.ts';
 import { uploadBytes } from '../helpers/uploads.ts';
 
@@ -47,6 +48,23 @@ function abandonedDownload(url: string, keep: number): Promise<void> {
       res.on('end', () => resolve());
     });
     req.on('error', () => resolve());
+    req.end();
+  });
+}
+
+/** A GET read to its end or until the server drops the connection: status, declared length, bytes that came, and whether the response completed. */
+function receivedBytes(url: string): Promise<{ status: number; declared: number; bytes: number; complete: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (c: Buffer) => (bytes += c.length));
+      const done = () => resolve({ status: res.statusCode!, declared: Number(res.headers['content-length']), bytes, complete: res.complete });
+      res.on('end', done);
+      res.on('aborted', done);
+      res.on('error', done);
+      res.on('close', done);
+    });
+    req.on('error', reject);
     req.end();
   });
 }
@@ -147,6 +165,30 @@ describe('downloads: media types, handles, headers', () => {
     await Promise.all(runs);
     // Buffers the abandoned downloads held are never handed to a later one while their writes could still be pending.
     for (let i = 0; i < 3; i++) assert.equal(await whole(), sha256(bytes));
+  });
+
+  it('ends a download whose stored bytes run out early, closing its reader, and serves the next ones whole', async () => {
+    const bytes = random(5 * 1024 * 1024 + 7);
+    const { digest } = await uploadBytes(ctx.api, bytes);
+    const url = `${ctx.server.url}/v1/blobs/${digest}`;
+    const pid = ctx.server.process.pid!;
+    const before = openFds(pid, ctx.server.dataDir);
+    const restore = await (await testStorage(ctx.server.dataDir)).truncateBlob(digest, 3 * 1024 * 1024);
+    try {
+      // Over the first 2 MiB read and short of the recorded size: the response is cut, never padded or passed off as whole.
+      for (let i = 0; i < 6; i++) {
+        const got = await receivedBytes(url);
+        assert.equal(got.status, 200);
+        assert.equal(got.declared, bytes.length);
+        assert.ok(got.bytes < bytes.length, `${got.bytes} of ${bytes.length} bytes arrived: the connection must end early`);
+        assert.equal(got.complete, false);
+      }
+      assert.ok((await fdsSettle(pid, before, ctx.server.dataDir)) <= before, 'every reader of the damaged blob is closed');
+    } finally {
+      await restore();
+    }
+    const res = await fetch(url);
+    assert.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(bytes));
   });
 
   it('sends downloads as attachments with a restrictive Content-Security-Policy', async () => {

@@ -1,5 +1,5 @@
-import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mkdir, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createS3Driver } from '../../src/blobs/s3/s3-driver.ts';
 import { sharedRgw } from './s3.ts';
@@ -25,6 +25,8 @@ export interface TestStorage {
   dropAllBlobs(): Promise<void>;
   /** Takes a blob's bytes out of the storage; the function returned puts them back. */
   hideBlob(digest: string): Promise<() => Promise<void>>;
+  /** Cuts a blob's stored bytes to their first `keep` (as a damaged disk would); the function returned restores them. */
+  truncateBlob(digest: string, keep: number): Promise<() => Promise<void>>;
   /** Upload areas and temporary objects left behind (nothing, once every upload has ended). */
   leftovers(): Promise<string[]>;
   /** Makes the storage unwritable (readiness must fail); the function returned repairs it. */
@@ -51,6 +53,11 @@ function fsStorage(dataDir: string): TestStorage {
     async hideBlob(digest) {
       await rename(blobFile(digest), `${blobFile(digest)}.away`);
       return () => rename(`${blobFile(digest)}.away`, blobFile(digest));
+    },
+    async truncateBlob(digest, keep) {
+      const whole = await readFile(blobFile(digest));
+      await truncate(blobFile(digest), keep);
+      return () => writeFile(blobFile(digest), whole);
     },
     async leftovers() {
       const uploads = await readdir(join(dataDir, 'uploads'));
@@ -102,6 +109,13 @@ function s3Storage(env: Record<string, string>): TestStorage {
     async hideBlob(digest) {
       await move(key(digest), `${options.prefix}away/${digest.slice(7)}`);
       return () => move(`${options.prefix}away/${digest.slice(7)}`, key(digest));
+    },
+    async truncateBlob(digest, keep) {
+      const got = await client.send(new GetObjectCommand({ Bucket, Key: key(digest) }));
+      const whole = Buffer.from(await got.Body!.transformToByteArray());
+      const put = (body: Buffer) => client.send(new PutObjectCommand({ Bucket, Key: key(digest), Body: body })).then(() => undefined);
+      await put(whole.subarray(0, keep));
+      return () => put(whole);
     },
     leftovers: async () => (await keys()).filter((k) => !k.startsWith('blobs/')),
     async breakStorage() {
